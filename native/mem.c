@@ -1,0 +1,139 @@
+/*
+ * Memory shims: mmap/munmap of an fd as an external ArrayBuffer, memfd_create.
+ * An ArrayBuffer from mmap() owns its mapping: munmap() detaches it first (so later JS access sees a
+ * zero-length buffer instead of faulting) and then unmaps; a buffer that is garbage collected while
+ * still mapped is unmapped by its finalizer.
+ */
+#include "addon.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+typedef struct mapping {
+  void *addr;
+  size_t len;
+  struct mapping *next;
+} mapping;
+
+static mapping *live = NULL; /* only touched on the JS thread */
+
+static mapping *take(void *addr) {
+  for (mapping **p = &live; *p != NULL; p = &(*p)->next) {
+    if ((*p)->addr == addr) {
+      mapping *m = *p;
+      *p = m->next;
+      return m;
+    }
+  }
+  return NULL;
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  mapping *m = take(data);
+  if (m != NULL) {
+    munmap(m->addr, m->len);
+    free(m);
+  }
+}
+
+/* mmap(fd, length, offset, writable) -> ArrayBuffer. MAP_SHARED; offset must be page aligned. */
+static napi_value js_mmap(napi_env env, napi_callback_info info) {
+  VFS_ARGS(4);
+  int32_t fd;
+  uint64_t len, off;
+  bool writable;
+  if (!vfs_arg_i32(env, argv[0], &fd) || !vfs_arg_u64(env, argv[1], &len) || !vfs_arg_u64(env, argv[2], &off)) return NULL;
+  if (napi_get_value_bool(env, argv[3], &writable) != napi_ok) return vfs_throw_arg(env, "writable must be a boolean");
+  if (len == 0) return vfs_throw_errno(env, EINVAL, "mmap");
+  int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+  void *addr = mmap(NULL, (size_t)len, prot, MAP_SHARED, fd, (off_t)off);
+  if (addr == MAP_FAILED) return vfs_throw_errno(env, errno, "mmap");
+  mapping *m = malloc(sizeof *m);
+  if (m == NULL) { munmap(addr, len); return vfs_throw_errno(env, ENOMEM, "mmap"); }
+  m->addr = addr;
+  m->len = (size_t)len;
+  m->next = live;
+  live = m;
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, addr, (size_t)len, finalize, NULL, &ab) != napi_ok) {
+    take(addr);
+    munmap(addr, len);
+    free(m);
+    return NULL;
+  }
+  return ab;
+}
+
+/* munmap(arrayBuffer): detaches the buffer and unmaps it. EINVAL if it is not a live mapping of ours. */
+static napi_value js_munmap(napi_env env, napi_callback_info info) {
+  VFS_ARGS(1);
+  bool is;
+  if (napi_is_arraybuffer(env, argv[0], &is) != napi_ok || !is) return vfs_throw_arg(env, "expected an ArrayBuffer");
+  void *data;
+  size_t len;
+  napi_get_arraybuffer_info(env, argv[0], &data, &len);
+  mapping *m = data != NULL ? take(data) : NULL;
+  if (m == NULL) return vfs_throw_errno(env, EINVAL, "munmap");
+  napi_detach_arraybuffer(env, argv[0]);
+  int r = munmap(m->addr, m->len);
+  int err = errno;
+  free(m);
+  if (r != 0) return vfs_throw_errno(env, err, "munmap");
+  return vfs_undefined(env);
+}
+
+/* mprotect(arrayBuffer, offset, length, prot): prot is 0 (none), 1 (read), 3 (read+write). For guard pages in tests. */
+static napi_value js_mprotect(napi_env env, napi_callback_info info) {
+  VFS_ARGS(4);
+  void *data;
+  size_t len;
+  uint64_t off, n;
+  int32_t prot;
+  bool is;
+  if (napi_is_arraybuffer(env, argv[0], &is) != napi_ok || !is) return vfs_throw_arg(env, "expected an ArrayBuffer");
+  napi_get_arraybuffer_info(env, argv[0], &data, &len);
+  if (!vfs_arg_u64(env, argv[1], &off) || !vfs_arg_u64(env, argv[2], &n) || !vfs_arg_i32(env, argv[3], &prot)) return NULL;
+  if (off > len || n > len - off) return vfs_throw_errno(env, EINVAL, "mprotect");
+  if (mprotect((char *)data + off, n, prot) != 0) return vfs_throw_errno(env, errno, "mprotect");
+  return vfs_undefined(env);
+}
+
+/* memfd_create(name, flags) -> fd. MFD_CLOEXEC is always added. */
+static napi_value js_memfd_create(napi_env env, napi_callback_info info) {
+  VFS_ARGS(2);
+  char name[250];
+  uint32_t flags;
+  if (!vfs_arg_string(env, argv[0], name, sizeof name) || !vfs_arg_u32(env, argv[1], &flags)) return NULL;
+  int fd = memfd_create(name, flags | MFD_CLOEXEC);
+  if (fd < 0) return vfs_throw_errno(env, errno, "memfd_create");
+  return vfs_int(env, fd);
+}
+
+/* ftruncate(fd, length) */
+static napi_value js_ftruncate(napi_env env, napi_callback_info info) {
+  VFS_ARGS(2);
+  int32_t fd;
+  uint64_t len;
+  if (!vfs_arg_i32(env, argv[0], &fd) || !vfs_arg_u64(env, argv[1], &len)) return NULL;
+  if (ftruncate(fd, (off_t)len) != 0) return vfs_throw_errno(env, errno, "ftruncate");
+  return vfs_undefined(env);
+}
+
+/* pageSize() -> sysconf(_SC_PAGESIZE) */
+static napi_value js_page_size(napi_env env, napi_callback_info info) {
+  return vfs_int(env, sysconf(_SC_PAGESIZE));
+}
+
+void vfs_register_mem(napi_env env, napi_value exports) {
+  static const vfs_export list[] = {
+    {"mmap", js_mmap},
+    {"munmap", js_munmap},
+    {"mprotect", js_mprotect},
+    {"memfdCreate", js_memfd_create},
+    {"ftruncate", js_ftruncate},
+    {"pageSize", js_page_size},
+    {NULL, NULL},
+  };
+  vfs_register(env, exports, list);
+}
