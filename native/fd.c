@@ -95,7 +95,7 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   napi_open_handle_scope(env, &scope);
   napi_value cb, recv, args[2], result;
   napi_get_reference_value(env, w->cb, &cb);
-  napi_get_undefined(env, &recv);
+  napi_get_global(env, &recv);
   napi_create_int32(env, status, &args[0]);
   napi_create_int32(env, events, &args[1]);
   napi_callback_scope cs;
