@@ -66,6 +66,16 @@ static napi_value js_dup(napi_env env, napi_callback_info info) {
   return vfs_int(env, r);
 }
 
+/* setNonblock(fd): fcntl(F_SETFL, flags | O_NONBLOCK). Fds from a front-end may arrive blocking. */
+static napi_value js_set_nonblock(napi_env env, napi_callback_info info) {
+  VFS_ARGS(1);
+  int32_t fd;
+  if (!vfs_arg_i32(env, argv[0], &fd)) return NULL;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return vfs_throw_errno(env, errno, "fcntl");
+  return vfs_undefined(env);
+}
+
 /* ---- readiness: pollStart(fd, events, callback) -> handle; pollStop(handle) ---- */
 
 typedef struct {
@@ -172,6 +182,7 @@ void vfs_register_fd(napi_env env, napi_value exports) {
     {"eventfdWrite", js_eventfd_write},
     {"close", js_close},
     {"dup", js_dup},
+    {"setNonblock", js_set_nonblock},
     {"pollStart", js_poll_start},
     {"pollStop", js_poll_stop},
     {NULL, NULL},

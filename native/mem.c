@@ -57,10 +57,15 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   live = m;
   napi_value ab;
   if (napi_create_external_arraybuffer(env, addr, (size_t)len, finalize, NULL, &ab) != napi_ok) {
-    take(addr);
-    munmap(addr, len);
-    free(m);
-    return NULL;
+    /* Node may already have run the finalizer (which unmaps and frees); only clean up what is left. */
+    mapping *left = take(addr);
+    if (left != NULL) {
+      munmap(left->addr, left->len);
+      free(left);
+    }
+    bool pending;
+    napi_is_exception_pending(env, &pending);
+    return pending ? NULL : vfs_throw_errno(env, ENOMEM, "mmap");
   }
   return ab;
 }

@@ -42,6 +42,7 @@ interface Addon {
   eventfdWrite(fd: number, value: number | bigint): void;
   close(fd: number): void;
   dup(fd: number): number;
+  setNonblock(fd: number): void;
   pollStart(fd: number, events: number, cb: (status: number, events: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;
   socket(flags: number): number;
@@ -100,6 +101,8 @@ export const eventfdRead = addon.eventfdRead;
 export const eventfdWrite = addon.eventfdWrite;
 export const close = addon.close;
 export const dup = addon.dup;
+/** fcntl(F_SETFL, | O_NONBLOCK) */
+export const setNonblock = addon.setNonblock;
 /** Watch fd on Node's event loop; cb(status, events) on readiness. Stop before closing the fd. */
 export const pollStart = addon.pollStart;
 export const pollStop = addon.pollStop;

@@ -127,7 +127,7 @@ test('pollStart error paths', (t) => {
   t.throws(() => n.pollStop({} as n.PollHandle), { code: 'ERR_INVALID_ARG' });
 });
 
-test('dup and close', (t) => {
+test('dup, setNonblock and close', (t) => {
   const fd = n.eventfd(0, 0);
   const d = n.dup(fd);
   t.not(d, fd);
@@ -137,6 +137,11 @@ test('dup and close', (t) => {
   n.close(d);
   t.throws(() => n.close(d), { code: 'EBADF' });
   t.throws(() => n.dup(-1), { code: 'EBADF' });
+  const blocking = n.eventfd(0, 0);
+  n.setNonblock(blocking);
+  t.throws(() => n.eventfdRead(blocking), { code: 'EAGAIN' });
+  n.close(blocking);
+  t.throws(() => n.setNonblock(-1), { code: 'EBADF' });
   n.closeQuietly(d);
 });
 
