@@ -5,7 +5,8 @@
  * 1. A script guest: boots, echoes, exits 3; the host sees the boot marker, the text, and 3.
  * 2. A QMP guest: query-status reports running; quit stops QEMU.
  */
-import { runGuest, startGuest, e2eTest } from '../helpers/qemu.js';
+import { e2eTest } from '../helpers/e2e.js';
+import { runGuest, startGuest } from '../helpers/qemu.js';
 
 e2eTest('guest kit boots and reports the script exit status', async (t) => {
   const r = await runGuest({

@@ -4,10 +4,9 @@
  *
  * runGuest(): boot, run the script, power off, return the console and the script's exit status.
  * startGuest(): the same guest as a handle (console waits, QMP) for hot-plug or migration tests.
- * e2eTest(): registers a test that needs QEMU: serial when QEMU is there, else skipped (or failed
- * under CI=true, where a missing QEMU is a broken machine, not a developer laptop).
+ * No ava import here, so bench/ and demo programs can boot guests too; test registration helpers
+ * (e2eTest, requireQemu) live in e2e.ts.
  */
-import test, { type ExecutionContext, type ImplementationFn } from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -247,7 +246,8 @@ function summarize(r: GuestResult, timeoutMs: number): string {
   const guest = !r.bootOk
     ? 'guest never printed "VFS-GUEST: boot ok"'
     : r.exitCode === null
-      ? `guest booted in ${r.bootMs} ms but printed no exit marker`
+      ? `guest booted in ${r.bootMs} ms but printed no exit marker` +
+        (/VFS-GUEST: timeout/.test(r.console) ? ' (its vfs.timeout watchdog fired: the script hung)' : '')
       : `guest booted in ${r.bootMs} ms, script exited ${r.exitCode}`;
   const err = r.stderr.trim() ? `\n--- qemu stderr ---\n${r.stderr.trim()}` : '';
   return `${how}; ${guest}${err}\n--- console tail (full log: ${r.logFile}) ---\n${tail(r.console)}`;
@@ -270,37 +270,4 @@ export function qemuMissingReason(): string | null {
 
 export function qemuAvailable(): boolean {
   return qemuMissingReason() === null;
-}
-
-const hint = 'run `sudo bash scripts/install-system-deps.sh`';
-let logged = false;
-
-/**
- * Registers an e2e test: test.serial (two TCG guests on two cores would slow each other past
- * their timeouts) when QEMU 10 is present; otherwise skipped with the reason printed once, or,
- * under CI=true, registered as a failing test.
- */
-export function e2eTest(title: string, fn: ImplementationFn<[]>): void {
-  const reason = qemuMissingReason();
-  if (reason === null) {
-    test.serial(title, fn);
-  } else if (process.env.CI === 'true') {
-    test.serial(title, (t) => t.fail(`${reason} (CI requires QEMU; ${hint})`));
-  } else {
-    if (!logged) console.error(`e2e tests skipped: ${reason}; ${hint}`);
-    logged = true;
-    test.skip(title, fn);
-  }
-}
-
-/** For tests registered by other means: true if QEMU is usable; else fails (CI) or passes with a log. */
-export function requireQemu(t: ExecutionContext): boolean {
-  const reason = qemuMissingReason();
-  if (reason === null) return true;
-  if (process.env.CI === 'true') t.fail(`${reason} (CI requires QEMU; ${hint})`);
-  else {
-    t.log(`skipped: ${reason}; ${hint}`);
-    t.pass();
-  }
-  return false;
 }
