@@ -39,5 +39,6 @@ void vfs_register(napi_env env, napi_value exports, const vfs_export *list);
 void vfs_register_mem(napi_env env, napi_value exports);
 void vfs_register_fd(napi_env env, napi_value exports);
 void vfs_register_sock(napi_env env, napi_value exports);
+void vfs_register_fs(napi_env env, napi_value exports); /* exports.fs: async filesystem syscalls */
 
 #endif

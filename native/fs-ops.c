@@ -1,0 +1,281 @@
+/*
+ * The filesystem syscalls, one table row each (see fs.h for the row, fs-pool.c for the argument
+ * signature letters). Each exec is the syscall and nothing else; results that are structs go back
+ * raw (statx, statfs) or as small objects, and src/native/fs.ts decodes them. Every fd the kernel
+ * creates here is close-on-exec.
+ */
+#include "fs.h"
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h> /* renameat2 */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452 /* Linux 6.6; the same number on every architecture */
+#endif
+
+#define FS_RET(expr)                       \
+  do {                                     \
+    r->ret = (int64_t)(expr);              \
+    if (r->ret < 0) r->err = errno;        \
+  } while (0)
+#define OP(name, expr) \
+  static void x_##name(fsreq *r) { FS_RET(expr); }
+
+/* ---- exec: the syscalls ---- */
+
+OP(openat, openat(FS_I(0), FS_S(0), FS_I(1) | O_CLOEXEC, FS_U(2)))
+static void x_openat2(fsreq *r) {
+  r->u.how = (struct open_how){.flags = (uint64_t)(uint32_t)(FS_I(1) | O_CLOEXEC), .mode = FS_U(2), .resolve = (uint64_t)FS_L(3)};
+#ifdef SYS_openat2
+  FS_RET(syscall(SYS_openat2, FS_I(0), FS_S(0), &r->u.how, sizeof r->u.how));
+#else
+  r->ret = -1;
+  r->err = ENOSYS;
+#endif
+}
+OP(close, close(FS_I(0)))
+OP(statx, statx(FS_I(0), FS_S(0), FS_I(1), FS_U(2), &r->u.stx))
+static void x_fstatfs(fsreq *r) {
+  struct statfs s;
+  FS_RET(fstatfs(FS_I(0), &s));
+  if (r->ret < 0) return;
+  uint64_t *o = r->u.sfs;
+  o[0] = (uint64_t)s.f_type;
+  o[1] = (uint64_t)s.f_bsize;
+  o[2] = s.f_blocks;
+  o[3] = s.f_bfree;
+  o[4] = s.f_bavail;
+  o[5] = s.f_files;
+  o[6] = s.f_ffree;
+  memcpy(&o[7], &s.f_fsid, sizeof o[7]);
+  o[8] = (uint64_t)s.f_namelen;
+  o[9] = (uint64_t)s.f_frsize;
+  o[10] = (uint64_t)s.f_flags;
+}
+OP(mkdirat, mkdirat(FS_I(0), FS_S(0), FS_U(1)))
+OP(mknodat, mknodat(FS_I(0), FS_S(0), FS_U(1), (dev_t)FS_L(2)))
+OP(symlinkat, symlinkat(FS_S(0), FS_I(0), FS_S(1)))
+static void x_readlinkat(fsreq *r) {
+  r->own = malloc(PATH_MAX);
+  if (r->own == NULL) { r->ret = -1; r->err = ENOMEM; return; }
+  FS_RET(readlinkat(FS_I(0), FS_S(0), r->own, PATH_MAX));
+}
+OP(unlinkat, unlinkat(FS_I(0), FS_S(0), FS_I(1)))
+OP(renameat2, renameat2(FS_I(0), FS_S(0), FS_I(1), FS_S(1), FS_U(2)))
+OP(linkat, linkat(FS_I(0), FS_S(0), FS_I(1), FS_S(1), FS_I(2)))
+OP(fchmod, fchmod(FS_I(0), FS_U(1)))
+/* flags need fchmodat2 (Linux 6.6): ENOSYS before that, as glibc's emulation is not a syscall. */
+OP(fchmodat, FS_I(2) == 0 ? syscall(SYS_fchmodat, FS_I(0), FS_S(0), FS_U(1))
+                          : syscall(SYS_fchmodat2, FS_I(0), FS_S(0), FS_U(1), FS_I(2)))
+OP(fchownat, fchownat(FS_I(0), FS_S(0), (uid_t)FS_L(1), (gid_t)FS_L(2), FS_I(3)))
+static void x_utimensat(fsreq *r) {
+  struct timespec ts[2] = {{.tv_sec = FS_L(1), .tv_nsec = FS_L(2)}, {.tv_sec = FS_L(3), .tv_nsec = FS_L(4)}};
+  FS_RET(utimensat(FS_I(0), FS_S(0), ts, FS_I(5)));
+}
+OP(ftruncate, ftruncate(FS_I(0), (off_t)FS_L(1)))
+OP(fallocate, fallocate(FS_I(0), FS_I(1), (off_t)FS_L(2), (off_t)FS_L(3)))
+OP(lseek, lseek(FS_I(0), (off_t)FS_L(1), FS_I(2)))
+OP(fsync, fsync(FS_I(0)))
+OP(fdatasync, fdatasync(FS_I(0)))
+OP(syncfs, syncfs(FS_I(0)))
+OP(getdents64, syscall(SYS_getdents64, FS_I(0), r->buf, r->len > UINT_MAX ? UINT_MAX : r->len))
+OP(fgetxattr, fgetxattr(FS_I(0), FS_S(0), r->buf, r->len))
+OP(fsetxattr, fsetxattr(FS_I(0), FS_S(0), r->buf, r->len, FS_I(1)))
+OP(flistxattr, flistxattr(FS_I(0), r->buf, r->len))
+OP(fremovexattr, fremovexattr(FS_I(0), FS_S(0)))
+OP(getxattr, getxattr(FS_S(0), FS_S(1), r->buf, r->len))
+OP(setxattr, setxattr(FS_S(0), FS_S(1), r->buf, r->len, FS_I(0)))
+OP(listxattr, listxattr(FS_S(0), r->buf, r->len))
+OP(removexattr, removexattr(FS_S(0), FS_S(1)))
+OP(lgetxattr, lgetxattr(FS_S(0), FS_S(1), r->buf, r->len))
+OP(lsetxattr, lsetxattr(FS_S(0), FS_S(1), r->buf, r->len, FS_I(0)))
+OP(llistxattr, llistxattr(FS_S(0), r->buf, r->len))
+OP(lremovexattr, lremovexattr(FS_S(0), FS_S(1)))
+static void x_fcntl_lock(fsreq *r) {
+  r->u.fl = (struct flock){.l_type = (short)FS_I(2), .l_whence = (short)FS_I(3), .l_start = FS_L(4), .l_len = FS_L(5)};
+  FS_RET(fcntl(FS_I(0), FS_I(1), &r->u.fl)); /* a cancellation point for F_SETLKW and F_OFD_SETLKW */
+}
+static void x_flock(fsreq *r) {
+  /* flock() is no cancellation point: allow cancellation (cancelBlocking) during the call only. */
+  int old;
+  pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
+  int ret = flock(FS_I(0), FS_I(1));
+  int e = errno;
+  pthread_setcanceltype(old, NULL);
+  r->ret = ret;
+  if (ret < 0) r->err = e;
+}
+static void x_name_to_handle_at(fsreq *r) {
+  uint64_t mnt = 0; /* an int, or a u64 with AT_HANDLE_MNT_ID_UNIQUE */
+  r->u.fh.handle_bytes = FS_HANDLE_MAX;
+  FS_RET(name_to_handle_at(FS_I(0), FS_S(0), (struct file_handle *)&r->u.fh, (int *)&mnt, FS_I(1)));
+  r->a[FS_MAX_INTS - 1] = (int64_t)mnt;
+}
+OP(open_by_handle_at, open_by_handle_at(FS_I(0), (struct file_handle *)&r->u.fh, FS_I(1) | O_CLOEXEC))
+static void x_copy_file_range(fsreq *r) {
+  off64_t in = FS_L(1), out = FS_L(3);
+  FS_RET(copy_file_range(FS_I(0), in < 0 ? NULL : &in, FS_I(2), out < 0 ? NULL : &out, (size_t)FS_L(4), FS_U(5)));
+}
+OP(pread, pread(FS_I(0), r->buf, r->len, (off_t)FS_L(1)))
+OP(pwrite, pwrite(FS_I(0), r->buf, r->len, (off_t)FS_L(1)))
+OP(preadv2, preadv2(FS_I(0), r->iov, r->iovcnt, (off_t)FS_L(1), FS_I(2)))
+OP(pwritev2, pwritev2(FS_I(0), r->iov, r->iovcnt, (off_t)FS_L(1), FS_I(2)))
+OP(faccessat, syscall(SYS_faccessat, FS_I(0), FS_S(0), FS_I(1)))
+#ifdef SYS_faccessat2
+OP(faccessat2, syscall(SYS_faccessat2, FS_I(0), FS_S(0), FS_I(1), FS_I(2)))
+#else
+static void x_faccessat2(fsreq *r) { r->ret = -1; r->err = ENOSYS; }
+#endif
+OP(dup, fcntl(FS_I(0), F_DUPFD_CLOEXEC, 0))
+OP(fcntl_getfl, fcntl(FS_I(0), F_GETFL))
+OP(fcntl_setfl, fcntl(FS_I(0), F_SETFL, FS_I(1)))
+
+/* ---- which calls may wait forever (run on a dedicated thread) ---- */
+
+static bool blocks_lock(const fsreq *r) { return FS_I(1) == F_SETLKW || FS_I(1) == F_OFD_SETLKW; }
+static bool blocks_flock(const fsreq *r) { return (FS_I(1) & (LOCK_NB | LOCK_UN)) == 0; }
+
+/* ---- pack: results ---- */
+
+static napi_value buffer_copy(napi_env env, const void *p, size_t n) {
+  napi_value v;
+  napi_create_buffer_copy(env, n, p, NULL, &v);
+  return v;
+}
+static napi_value pack_statx(napi_env env, fsreq *r) { return buffer_copy(env, &r->u.stx, sizeof r->u.stx); }
+static napi_value pack_statfs(napi_env env, fsreq *r) { return buffer_copy(env, r->u.sfs, sizeof r->u.sfs); }
+static napi_value pack_own(napi_env env, fsreq *r) { return buffer_copy(env, r->own, (size_t)r->ret); }
+
+static napi_value pack_handle(napi_env env, fsreq *r) {
+  napi_value o;
+  napi_create_object(env, &o);
+  napi_set_named_property(env, o, "handle", buffer_copy(env, &r->u.fh, 8 + r->u.fh.handle_bytes));
+  napi_set_named_property(env, o, "mountId", vfs_int(env, r->a[FS_MAX_INTS - 1]));
+  return o;
+}
+
+static napi_value pack_flock(napi_env env, fsreq *r) {
+  napi_value o, start, len;
+  napi_create_object(env, &o);
+  napi_create_bigint_int64(env, r->u.fl.l_start, &start);
+  napi_create_bigint_int64(env, r->u.fl.l_len, &len);
+  napi_set_named_property(env, o, "type", vfs_int(env, r->u.fl.l_type));
+  napi_set_named_property(env, o, "whence", vfs_int(env, r->u.fl.l_whence));
+  napi_set_named_property(env, o, "start", start);
+  napi_set_named_property(env, o, "len", len);
+  napi_set_named_property(env, o, "pid", vfs_int(env, r->u.fl.l_pid));
+  return o;
+}
+
+/* ---- the table ---- */
+
+#define ASYNC(js, sys, sig, x, pack) {js, sys, sig, x_##x, pack, NULL, false}
+#define BLOCKING(js, sys, sig, x, pack, blocks) {js, sys, sig, x_##x, pack, blocks, false}
+#define SYNC(js, sys, sig, x, pack) {js, sys, sig, x_##x, pack, NULL, true}
+
+static const fs_op ops[] = {
+  /* open and close; dirfd, name, ... */
+  ASYNC("openat", "openat", "iniu", openat, fs_pack_int),
+  SYNC("openatSync", "openat", "iniu", openat, fs_pack_int),
+  ASYNC("openat2", "openat2", "iniul", openat2, fs_pack_int),
+  ASYNC("openByHandleAt", "open_by_handle_at", "ihi", open_by_handle_at, fs_pack_int),
+  ASYNC("nameToHandleAt", "name_to_handle_at", "ini", name_to_handle_at, pack_handle),
+  ASYNC("close", "close", "i", close, fs_pack_void),
+  ASYNC("dup", "fcntl", "i", dup, fs_pack_int),
+  ASYNC("fcntlGetfl", "fcntl", "i", fcntl_getfl, fs_pack_int),
+  ASYNC("fcntlSetfl", "fcntl", "ii", fcntl_setfl, fs_pack_void),
+  /* attributes */
+  ASYNC("statx", "statx", "iniu", statx, pack_statx),
+  SYNC("statxSync", "statx", "iniu", statx, pack_statx),
+  ASYNC("fstatfs", "fstatfs", "i", fstatfs, pack_statfs),
+  ASYNC("fchmod", "fchmod", "iu", fchmod, fs_pack_void),
+  ASYNC("fchmodat", "fchmodat", "inui", fchmodat, fs_pack_void),
+  ASYNC("fchownat", "fchownat", "inlli", fchownat, fs_pack_void),
+  ASYNC("utimensat", "utimensat", "inlllli", utimensat, fs_pack_void),
+  ASYNC("faccessat", "faccessat", "ini", faccessat, fs_pack_void),
+  ASYNC("faccessat2", "faccessat2", "inii", faccessat2, fs_pack_void),
+  /* namespace */
+  ASYNC("mkdirat", "mkdirat", "inu", mkdirat, fs_pack_void),
+  ASYNC("mknodat", "mknodat", "inul", mknodat, fs_pack_void),
+  ASYNC("symlinkat", "symlinkat", "nin", symlinkat, fs_pack_void),
+  ASYNC("readlinkat", "readlinkat", "in", readlinkat, pack_own),
+  ASYNC("unlinkat", "unlinkat", "ini", unlinkat, fs_pack_void),
+  ASYNC("renameat2", "renameat2", "ininu", renameat2, fs_pack_void),
+  ASYNC("linkat", "linkat", "inini", linkat, fs_pack_void),
+  ASYNC("getdents64", "getdents64", "ib", getdents64, fs_pack_int),
+  /* data */
+  ASYNC("pread", "pread", "ibl", pread, fs_pack_int),
+  ASYNC("pwrite", "pwrite", "ibl", pwrite, fs_pack_int),
+  ASYNC("preadv", "preadv2", "ivli", preadv2, fs_pack_int),
+  ASYNC("pwritev", "pwritev2", "ivli", pwritev2, fs_pack_int),
+  ASYNC("copyFileRange", "copy_file_range", "ioiolu", copy_file_range, fs_pack_int),
+  ASYNC("ftruncate", "ftruncate", "il", ftruncate, fs_pack_void),
+  ASYNC("fallocate", "fallocate", "iill", fallocate, fs_pack_void),
+  ASYNC("lseek", "lseek", "ili", lseek, fs_pack_bigint),
+  ASYNC("fsync", "fsync", "i", fsync, fs_pack_void),
+  ASYNC("fdatasync", "fdatasync", "i", fdatasync, fs_pack_void),
+  ASYNC("syncfs", "syncfs", "i", syncfs, fs_pack_void),
+  /* xattrs: fd-based, path-based following symlinks (for /proc/self/fd/N), and l* not following */
+  ASYNC("fgetxattr", "fgetxattr", "inB", fgetxattr, fs_pack_int),
+  ASYNC("fsetxattr", "fsetxattr", "inbi", fsetxattr, fs_pack_void),
+  ASYNC("flistxattr", "flistxattr", "iB", flistxattr, fs_pack_int),
+  ASYNC("fremovexattr", "fremovexattr", "in", fremovexattr, fs_pack_void),
+  ASYNC("getxattr", "getxattr", "nnB", getxattr, fs_pack_int),
+  ASYNC("setxattr", "setxattr", "nnbi", setxattr, fs_pack_void),
+  ASYNC("listxattr", "listxattr", "nB", listxattr, fs_pack_int),
+  ASYNC("removexattr", "removexattr", "nn", removexattr, fs_pack_void),
+  ASYNC("lgetxattr", "lgetxattr", "nnB", lgetxattr, fs_pack_int),
+  ASYNC("lsetxattr", "lsetxattr", "nnbi", lsetxattr, fs_pack_void),
+  ASYNC("llistxattr", "llistxattr", "nB", llistxattr, fs_pack_int),
+  ASYNC("lremovexattr", "lremovexattr", "nn", lremovexattr, fs_pack_void),
+  /* locks: the waiting forms run on their own thread and can be cancelled by wait id */
+  BLOCKING("fcntlLock", "fcntl", "iiiillw", fcntl_lock, pack_flock, blocks_lock),
+  BLOCKING("flock", "flock", "iiw", flock, fs_pack_void, blocks_flock),
+};
+
+/* getrlimit(resource) -> [soft, hard] as bigints (RLIM_INFINITY = 2^64-1). Synchronous. */
+static napi_value js_getrlimit(napi_env env, napi_callback_info info) {
+  VFS_ARGS(1);
+  int32_t res;
+  if (!vfs_arg_i32(env, argv[0], &res)) return NULL;
+  struct rlimit rl;
+  if (getrlimit(res, &rl) != 0) return vfs_throw_errno(env, errno, "getrlimit");
+  napi_value arr, soft, hard;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_bigint_uint64(env, rl.rlim_cur, &soft);
+  napi_create_bigint_uint64(env, rl.rlim_max, &hard);
+  napi_set_element(env, arr, 0, soft);
+  napi_set_element(env, arr, 1, hard);
+  return arr;
+}
+
+/* setrlimit(resource, soft, hard). Synchronous. */
+static napi_value js_setrlimit(napi_env env, napi_callback_info info) {
+  VFS_ARGS(3);
+  int32_t res;
+  uint64_t soft, hard;
+  if (!vfs_arg_i32(env, argv[0], &res) || !vfs_arg_u64(env, argv[1], &soft) || !vfs_arg_u64(env, argv[2], &hard)) return NULL;
+  struct rlimit rl = {.rlim_cur = soft, .rlim_max = hard};
+  if (setrlimit(res, &rl) != 0) return vfs_throw_errno(env, errno, "setrlimit");
+  return vfs_undefined(env);
+}
+
+void vfs_register_fs(napi_env env, napi_value exports) {
+  napi_value ns = fs_register_ops(env, exports, ops, sizeof ops / sizeof ops[0]);
+  if (ns == NULL) return;
+  static const vfs_export list[] = {
+    {"getrlimit", js_getrlimit},
+    {"setrlimit", js_setrlimit},
+    {NULL, NULL},
+  };
+  vfs_register(env, ns, list);
+}

@@ -1,0 +1,604 @@
+/*
+ * The machinery behind the async fs shims: argument parsing by signature, a private worker pool,
+ * dedicated threads for waits that may never end, and completion back on the JS thread.
+ *
+ * Why a private pool and not libuv's (napi_async_work):
+ *  - Workers keep the last request's credentials (creds.c caches them per thread) and each has its
+ *    own umask and cwd (unshare(CLONE_FS) once per worker). Neither may leak into libuv's pool,
+ *    which also runs Node's fs, dns and zlib work.
+ *  - A slow filesystem (a CephFS round trip) cannot starve Node's own fs calls, and vice versa.
+ *  - It is cheaper per call: no async_hooks resource per request and completions are delivered in
+ *    batches (one uv_async_t wake-up settles every request finished since the last one).
+ *    bench/native-fs-overhead.ts measures it.
+ *
+ * Workers are started lazily by the first request (so a caller that chroots or pivots root first
+ * gets workers that see the new root: unshare(CLONE_FS) snapshots root and cwd) and live as long as
+ * the process. Their signals are blocked so signal handling stays on Node's threads.
+ *
+ * Blocking waits (F_SETLKW, F_OFD_SETLKW, flock without LOCK_NB) never run on a worker: each gets a
+ * short-lived detached thread, so any number of waits leaves the pool free. cancelBlocking(id)
+ * ends such a wait with EINTR (pthread_cancel: fcntl(F_SETLKW) is a cancellation point, which glibc
+ * >= 2.34 implements without the lost-wakeup race; flock() runs with asynchronous cancellation).
+ *
+ * Argument signature characters (one per JS argument, in order; ints fill r->a[], names r->s[]):
+ *   i int32   u uint32   l int64 (number or bigint)   o int64 offset or null (-> -1)
+ *   n name: string (UTF-8) or bytes (any byte but NUL), copied; >= PATH_MAX -> ENAMETOOLONG
+ *   b bytes (TypedArray/DataView/ArrayBuffer), used in place and kept alive   B bytes or null
+ *   v array of bytes (an iovec)   h a file handle blob, copied   w blocking-wait id (uint32, 0 none)
+ * After the signature an optional context object {uid, gid, groups?, umask?} (async ops only).
+ */
+#include "fs.h"
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#define FS_DEFAULT_THREADS 4
+#define FS_MAX_THREADS 256
+#define FS_MAX_WAITERS 1024
+#define FS_THREAD_STACK (256 * 1024)
+
+/* ---- completion port: one per Node environment ---- */
+
+typedef struct {
+  const fs_op *op;
+  fsport *port;
+} fs_binding;
+
+struct fsport {
+  uv_async_t async;
+  napi_env env;
+  napi_async_context ctx;
+  pthread_mutex_t mu;
+  fsreq *head, *tail; /* finished, not yet settled */
+  bool closed;        /* env torn down: finished requests are dropped */
+  int64_t inflight;   /* JS thread only */
+  fs_binding *bindings;
+};
+
+static void req_free(napi_env env, fsreq *r) {
+  if (env != NULL)
+    for (int i = 0; i < r->nkeep; i++) napi_delete_reference(env, r->keep[i]);
+  if (r->keep != r->keepbuf) free(r->keep);
+  if (r->iov != r->iovbuf) free(r->iov);
+  for (int j = 0; j < FS_MAX_NAMES; j++)
+    if (r->s[j] != NULL && r->s[j] != r->sbuf[j]) free(r->s[j]);
+  free(r->own);
+  free(r);
+}
+
+/* Any thread: hand a finished request back to its env. */
+static void port_post(fsreq *r) {
+  fsport *p = r->port;
+  pthread_mutex_lock(&p->mu);
+  if (p->closed) {
+    pthread_mutex_unlock(&p->mu);
+    req_free(NULL, r); /* its references died with the env */
+    return;
+  }
+  r->next = NULL;
+  if (p->tail != NULL) p->tail->next = r; else p->head = r;
+  p->tail = r;
+  uv_async_send(&p->async); /* under mu: the env cannot close the handle meanwhile */
+  pthread_mutex_unlock(&p->mu);
+}
+
+static napi_value errno_error(napi_env env, int err, const char *sys) {
+  napi_value e;
+  vfs_throw_errno(env, err, sys);
+  napi_get_and_clear_last_exception(env, &e);
+  return e;
+}
+
+/* JS thread: settle every finished request. */
+static void port_drain(uv_async_t *h) {
+  fsport *p = h->data;
+  napi_env env = p->env;
+  pthread_mutex_lock(&p->mu);
+  fsreq *r = p->head;
+  p->head = p->tail = NULL;
+  pthread_mutex_unlock(&p->mu);
+  if (r == NULL) return;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value resource;
+  napi_create_object(env, &resource);
+  napi_callback_scope cs; /* closing it runs the microtasks (the promise reactions) */
+  napi_open_callback_scope(env, resource, p->ctx, &cs);
+  while (r != NULL) {
+    fsreq *next = r->next;
+    napi_handle_scope s;
+    napi_open_handle_scope(env, &s);
+    if (r->err != 0) {
+      napi_reject_deferred(env, r->deferred, errno_error(env, r->err, r->op->sys));
+    } else {
+      napi_value v = r->op->pack(env, r);
+      if (v == NULL) napi_get_and_clear_last_exception(env, &v);
+      napi_resolve_deferred(env, r->deferred, v);
+    }
+    napi_close_handle_scope(env, s);
+    req_free(env, r);
+    if (--p->inflight == 0) uv_unref((uv_handle_t *)&p->async);
+    r = next;
+  }
+  napi_close_callback_scope(env, cs);
+  napi_close_handle_scope(env, scope);
+}
+
+static void port_cleanup(void *arg) {
+  fsport *p = arg;
+  pthread_mutex_lock(&p->mu);
+  p->closed = true;
+  fsreq *r = p->head;
+  p->head = p->tail = NULL;
+  pthread_mutex_unlock(&p->mu);
+  while (r != NULL) {
+    fsreq *next = r->next;
+    req_free(p->env, r);
+    r = next;
+  }
+  napi_async_destroy(p->env, p->ctx);
+  /* The port itself is never freed: workers may still hold requests that point at it. */
+  uv_close((uv_handle_t *)&p->async, NULL);
+}
+
+/* ---- running one request on the current thread ---- */
+
+static __thread bool t_private_fs; /* unshare(CLONE_FS) done: umask is this thread's own */
+static __thread int t_unshare_err;
+static __thread int t_base_umask, t_cur_umask;
+
+static void run(fsreq *r) {
+  if (r->pre_err != 0) { r->ret = -1; r->err = r->pre_err; return; }
+  int e = vfs_creds_switch(r->has_creds ? &r->creds : NULL);
+  if (e != 0) { r->ret = -1; r->err = e; return; }
+  int want = r->umask >= 0 ? r->umask : t_base_umask;
+  if (want != t_cur_umask) {
+    if (!t_private_fs) { r->ret = -1; r->err = t_unshare_err ? t_unshare_err : EOPNOTSUPP; return; }
+    umask((mode_t)want);
+    t_cur_umask = want;
+  }
+  r->op->exec(r);
+}
+
+/* ---- the worker pool (process-wide) ---- */
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
+static fsreq *q_head, *q_tail;
+static int q_len, n_threads, n_idle, want_threads = FS_DEFAULT_THREADS;
+
+static void *pool_main(void *arg) {
+  vfs_creds_thread_init();
+  t_private_fs = unshare(CLONE_FS) == 0;
+  t_unshare_err = t_private_fs ? 0 : errno;
+  t_base_umask = t_cur_umask = (int)umask(0);
+  umask((mode_t)t_base_umask);
+  pthread_mutex_lock(&pool_mu);
+  for (;;) {
+    while (q_head == NULL) {
+      n_idle++;
+      pthread_cond_wait(&pool_cv, &pool_mu);
+      n_idle--;
+    }
+    fsreq *r = q_head;
+    q_head = r->next;
+    if (q_head == NULL) q_tail = NULL;
+    q_len--;
+    pthread_mutex_unlock(&pool_mu);
+    run(r);
+    port_post(r);
+    pthread_mutex_lock(&pool_mu);
+  }
+  return NULL;
+}
+
+/* Start a detached thread with all signals blocked. Returns 0 or an error number. */
+static int spawn(void *(*fn)(void *), void *arg) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, FS_THREAD_STACK);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  int e = pthread_create(&t, &attr, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  return e;
+}
+
+/* Called with pool_mu held. */
+static void pool_grow(void) {
+  while (n_threads < want_threads) {
+    if (spawn(pool_main, NULL) != 0) break;
+    n_threads++;
+  }
+}
+
+static int pool_push(fsreq *r) {
+  pthread_mutex_lock(&pool_mu);
+  pool_grow();
+  if (n_threads == 0) { pthread_mutex_unlock(&pool_mu); return EAGAIN; }
+  r->next = NULL;
+  if (q_tail != NULL) q_tail->next = r; else q_head = r;
+  q_tail = r;
+  q_len++;
+  if (n_idle > 0) pthread_cond_signal(&pool_cv);
+  pthread_mutex_unlock(&pool_mu);
+  return 0;
+}
+
+/* ---- dedicated threads for blocking waits ---- */
+
+static pthread_mutex_t wait_mu = PTHREAD_MUTEX_INITIALIZER;
+typedef struct waiter {
+  struct waiter *next;
+  fsreq *r;
+  pthread_t thread;
+  uint32_t id;
+} waiter;
+static waiter *waiters;
+static int n_waiters;
+
+static void waiter_finish(waiter *w) {
+  pthread_mutex_lock(&wait_mu);
+  for (waiter **pp = &waiters; *pp != NULL; pp = &(*pp)->next)
+    if (*pp == w) { *pp = w->next; break; }
+  n_waiters--;
+  pthread_mutex_unlock(&wait_mu);
+  fsreq *r = w->r;
+  free(w);
+  port_post(r);
+}
+
+static void waiter_cancelled(void *arg) {
+  waiter *w = arg;
+  w->r->ret = -1;
+  w->r->err = EINTR;
+  waiter_finish(w);
+}
+
+static void *waiter_main(void *arg) {
+  waiter *w = arg;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+  vfs_creds_thread_init();
+  t_base_umask = t_cur_umask = -1; /* no private umask here: a umask in the context fails the call */
+  pthread_cleanup_push(waiter_cancelled, w);
+  pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+  run(w->r);
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+  pthread_cleanup_pop(0);
+  waiter_finish(w);
+  return NULL;
+}
+
+static int waiter_start(fsreq *r) {
+  waiter *w = calloc(1, sizeof *w);
+  if (w == NULL) return ENOMEM;
+  w->r = r;
+  w->id = r->wait_id;
+  pthread_mutex_lock(&wait_mu); /* held until w is listed, so waiter_finish() finds it */
+  if (n_waiters >= FS_MAX_WAITERS) { pthread_mutex_unlock(&wait_mu); free(w); return ENOLCK; }
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, FS_THREAD_STACK);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int e = pthread_create(&w->thread, &attr, waiter_main, w);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (e != 0) { pthread_mutex_unlock(&wait_mu); free(w); return e; }
+  w->next = waiters;
+  waiters = w;
+  n_waiters++;
+  pthread_mutex_unlock(&wait_mu);
+  return 0;
+}
+
+/* cancelBlocking(id) -> true if a wait with that id was running (it now ends with EINTR). */
+static napi_value js_cancel_blocking(napi_env env, napi_callback_info info) {
+  VFS_ARGS(1);
+  uint32_t id;
+  if (!vfs_arg_u32(env, argv[0], &id)) return NULL;
+  bool found = false;
+  if (id != 0) {
+    pthread_mutex_lock(&wait_mu);
+    for (waiter *w = waiters; w != NULL; w = w->next)
+      if (w->id == id) { pthread_cancel(w->thread); found = true; }
+    pthread_mutex_unlock(&wait_mu);
+  }
+  napi_value v;
+  napi_get_boolean(env, found, &v);
+  return v;
+}
+
+/* ---- argument parsing (JS thread) ---- */
+
+static bool add_keep(napi_env env, fsreq *r, napi_value v) {
+  if (r->keep == NULL) r->keep = r->keepbuf;
+  if (r->keep == r->keepbuf && r->nkeep == FS_INLINE_IOV) {
+    napi_ref *k = malloc(sizeof *k * (IOV_MAX + 2));
+    if (k == NULL) { vfs_throw_errno(env, ENOMEM, r->op->sys); return false; }
+    memcpy(k, r->keepbuf, sizeof r->keepbuf);
+    r->keep = k;
+  }
+  if (r->nkeep >= IOV_MAX + 2) { vfs_throw_arg(env, "too many buffers"); return false; }
+  if (napi_create_reference(env, v, 1, &r->keep[r->nkeep]) != napi_ok) return false;
+  r->nkeep++;
+  return true;
+}
+
+static bool parse_name(napi_env env, napi_value v, fsreq *r, int j) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  size_t n;
+  void *src = NULL;
+  if (t == napi_string) {
+    if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok) return false;
+  } else {
+    if (!vfs_arg_bytes(env, v, &src, &n)) return false;
+  }
+  if (n >= PATH_MAX) { /* the kernel's answer, without copying a huge name */
+    r->pre_err = ENAMETOOLONG;
+    r->s[j] = r->sbuf[j];
+    r->sbuf[j][0] = 0;
+    return true;
+  }
+  char *d = n < FS_INLINE_NAME ? r->sbuf[j] : malloc(n + 1);
+  if (d == NULL) { vfs_throw_errno(env, ENOMEM, r->op->sys); return false; }
+  r->s[j] = d;
+  if (t == napi_string) {
+    napi_get_value_string_utf8(env, v, d, n + 1, &n);
+  } else {
+    memcpy(d, src, n);
+    d[n] = 0;
+  }
+  if (strlen(d) != n) { vfs_throw_arg(env, "name contains a NUL byte"); return false; }
+  return true;
+}
+
+static bool is_nullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  return t == napi_null || t == napi_undefined;
+}
+
+static bool parse_args(napi_env env, const char *sig, napi_value *argv, fsreq *r) {
+  int k = 0, j = 0;
+  for (const char *c = sig; *c != 0; c++, argv++) {
+    napi_value v = *argv;
+    switch (*c) {
+      case 'i': { int32_t x; if (!vfs_arg_i32(env, v, &x)) return false; r->a[k++] = x; break; }
+      case 'u': { uint32_t x; if (!vfs_arg_u32(env, v, &x)) return false; r->a[k++] = x; break; }
+      case 'l': { if (!vfs_arg_i64(env, v, &r->a[k++])) return false; break; }
+      case 'o': {
+        if (is_nullish(env, v)) { r->a[k++] = -1; break; }
+        uint64_t x;
+        if (!vfs_arg_u64(env, v, &x)) return false;
+        if (x > INT64_MAX) { vfs_throw_arg(env, "offset too large"); return false; }
+        r->a[k++] = (int64_t)x;
+        break;
+      }
+      case 'n': if (!parse_name(env, v, r, j++)) return false; break;
+      case 'B': if (is_nullish(env, v)) { r->buf = NULL; r->len = 0; break; } /* fall through */
+      case 'b': if (!vfs_arg_bytes(env, v, &r->buf, &r->len) || !add_keep(env, r, v)) return false; break;
+      case 'v': {
+        bool isarr;
+        uint32_t n;
+        if (napi_is_array(env, v, &isarr) != napi_ok || !isarr) { vfs_throw_arg(env, "expected an array of buffers"); return false; }
+        napi_get_array_length(env, v, &n);
+        if (n > IOV_MAX) { r->pre_err = EINVAL; break; }
+        r->iov = n <= FS_INLINE_IOV ? r->iovbuf : malloc(sizeof *r->iov * n);
+        if (r->iov == NULL) { vfs_throw_errno(env, ENOMEM, r->op->sys); return false; }
+        for (uint32_t i = 0; i < n; i++) {
+          napi_value e;
+          napi_get_element(env, v, i, &e);
+          if (!vfs_arg_bytes(env, e, &r->iov[i].iov_base, &r->iov[i].iov_len) || !add_keep(env, r, e)) return false;
+          r->iovcnt++;
+        }
+        break;
+      }
+      case 'h': {
+        void *d;
+        size_t n;
+        if (!vfs_arg_bytes(env, v, &d, &n)) return false;
+        uint32_t hb;
+        if (n < 8 || n > sizeof r->u.fh || (memcpy(&hb, d, 4), hb != n - 8)) { r->pre_err = EINVAL; break; }
+        memcpy(&r->u.fh, d, n);
+        break;
+      }
+      case 'w': { uint32_t x; if (!vfs_arg_u32(env, v, &x)) return false; r->wait_id = x; break; }
+      default: vfs_throw_arg(env, "bad op signature"); return false;
+    }
+  }
+  return true;
+}
+
+static bool get_u32_prop(napi_env env, napi_value obj, const char *name, bool *present, uint32_t *out) {
+  napi_value v;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok) return false;
+  *present = !is_nullish(env, v);
+  return !*present || vfs_arg_u32(env, v, out);
+}
+
+/* Context object {uid, gid, groups?, umask?}; undefined/null = run as the process, initial umask. */
+static bool parse_context(napi_env env, napi_value v, fsreq *r) {
+  if (is_nullish(env, v)) return true;
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t != napi_object) { vfs_throw_arg(env, "context must be an object {uid, gid, groups?, umask?}"); return false; }
+  bool has_uid, has_gid, has_umask;
+  uint32_t um = 0;
+  if (!get_u32_prop(env, v, "uid", &has_uid, &r->creds.uid) || !get_u32_prop(env, v, "gid", &has_gid, &r->creds.gid) ||
+      !get_u32_prop(env, v, "umask", &has_umask, &um))
+    return false;
+  if (has_uid != has_gid) { vfs_throw_arg(env, "uid and gid go together"); return false; }
+  if (has_umask) {
+    if (um > 0777) { vfs_throw_arg(env, "umask out of range"); return false; }
+    r->umask = (int)um;
+  }
+  r->has_creds = has_uid;
+  if (!has_uid) return true;
+  napi_value g;
+  if (napi_get_named_property(env, v, "groups", &g) != napi_ok) return false;
+  if (is_nullish(env, g)) return true;
+  bool isarr;
+  uint32_t n;
+  if (napi_is_array(env, g, &isarr) != napi_ok || !isarr) { vfs_throw_arg(env, "groups must be an array"); return false; }
+  napi_get_array_length(env, g, &n);
+  if (n > FS_MAX_GROUPS) { vfs_throw_arg(env, "too many groups"); return false; }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    napi_get_element(env, g, i, &e);
+    if (!vfs_arg_u32(env, e, &r->creds.groups[i])) return false;
+  }
+  r->creds.ngroups = (int)n;
+  return true;
+}
+
+/* ---- the generic JS entry point ---- */
+
+#define FS_MAX_ARGS 12
+
+static napi_value js_op(napi_env env, napi_callback_info info) {
+  size_t argc = FS_MAX_ARGS;
+  napi_value argv[FS_MAX_ARGS];
+  fs_binding *b;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&b) != napi_ok) return NULL;
+  const fs_op *op = b->op;
+  size_t nsig = strlen(op->sig);
+  if (argc < nsig) return vfs_throw_arg(env, "too few arguments");
+  fsreq *r = calloc(1, sizeof *r);
+  if (r == NULL) return vfs_throw_errno(env, ENOMEM, op->sys);
+  r->op = op;
+  r->port = b->port;
+  r->umask = -1;
+  if (!parse_args(env, op->sig, argv, r)) { req_free(env, r); return NULL; }
+
+  if (op->sync) { /* on the JS thread, as the process */
+    napi_value v = NULL;
+    if (r->pre_err != 0) vfs_throw_errno(env, r->pre_err, op->sys);
+    else {
+      op->exec(r);
+      if (r->ret < 0) vfs_throw_errno(env, r->err, op->sys);
+      else v = op->pack(env, r);
+    }
+    req_free(env, r);
+    return v;
+  }
+
+  if (argc > nsig && !parse_context(env, argv[nsig], r)) { req_free(env, r); return NULL; }
+  napi_value promise;
+  if (napi_create_promise(env, &r->deferred, &promise) != napi_ok) { req_free(env, r); return NULL; }
+  fsport *p = b->port;
+  if (p->inflight++ == 0) uv_ref((uv_handle_t *)&p->async);
+  int e = 0;
+  if (r->pre_err != 0) {
+    r->ret = -1;
+    r->err = r->pre_err;
+    port_post(r);
+  } else if (op->blocks != NULL && op->blocks(r)) {
+    e = waiter_start(r);
+  } else {
+    e = pool_push(r);
+  }
+  if (e != 0) {
+    r->ret = -1;
+    r->err = e;
+    port_post(r);
+  }
+  return promise;
+}
+
+/* ---- shared pack functions ---- */
+
+napi_value fs_pack_void(napi_env env, fsreq *r) { return vfs_undefined(env); }
+napi_value fs_pack_int(napi_env env, fsreq *r) { return vfs_int(env, r->ret); }
+napi_value fs_pack_bigint(napi_env env, fsreq *r) {
+  napi_value v;
+  napi_create_bigint_int64(env, r->ret, &v);
+  return v;
+}
+
+/* ---- pool control ---- */
+
+/* fsSetThreads(n): the worker pool grows to n threads (it never shrinks). Returns the new target. */
+static napi_value js_set_threads(napi_env env, napi_callback_info info) {
+  VFS_ARGS(1);
+  uint32_t n;
+  if (!vfs_arg_u32(env, argv[0], &n)) return NULL;
+  if (n < 1 || n > FS_MAX_THREADS) return vfs_throw_arg(env, "thread count out of range");
+  pthread_mutex_lock(&pool_mu);
+  if ((int)n > want_threads) want_threads = (int)n;
+  if (n_threads > 0) pool_grow();
+  int w = want_threads;
+  pthread_mutex_unlock(&pool_mu);
+  return vfs_int(env, w);
+}
+
+/* fsPoolStats() -> {threads, idle, queued, waiters} */
+static napi_value js_pool_stats(napi_env env, napi_callback_info info) {
+  pthread_mutex_lock(&pool_mu);
+  int t = n_threads, i = n_idle, q = q_len;
+  pthread_mutex_unlock(&pool_mu);
+  pthread_mutex_lock(&wait_mu);
+  int w = n_waiters;
+  pthread_mutex_unlock(&wait_mu);
+  napi_value o;
+  napi_create_object(env, &o);
+  napi_set_named_property(env, o, "threads", vfs_int(env, t));
+  napi_set_named_property(env, o, "idle", vfs_int(env, i));
+  napi_set_named_property(env, o, "queued", vfs_int(env, q));
+  napi_set_named_property(env, o, "waiters", vfs_int(env, w));
+  return o;
+}
+
+napi_value fs_register_ops(napi_env env, napi_value exports, const fs_op *ops, size_t n) {
+  fsport *p = calloc(1, sizeof *p);
+  fs_binding *b = calloc(n, sizeof *b);
+  uv_loop_t *loop;
+  if (p == NULL || b == NULL || napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    free(p);
+    free(b);
+    napi_throw_error(env, "ENOMEM", "fs: cannot set up the completion port");
+    return NULL;
+  }
+  p->env = env;
+  p->bindings = b;
+  pthread_mutex_init(&p->mu, NULL);
+  uv_async_init(loop, &p->async, port_drain);
+  p->async.data = p;
+  uv_unref((uv_handle_t *)&p->async);
+  napi_value name;
+  napi_create_string_utf8(env, "vfs.fs", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &p->ctx);
+  napi_add_env_cleanup_hook(env, port_cleanup, p);
+  napi_value ns; /* exports.fs: keeps these names apart from the sync shims (close, dup, ...) */
+  napi_create_object(env, &ns);
+  napi_set_named_property(env, exports, "fs", ns);
+  exports = ns;
+  for (size_t i = 0; i < n; i++) {
+    b[i].op = &ops[i];
+    b[i].port = p;
+    napi_value f;
+    napi_create_function(env, ops[i].name, NAPI_AUTO_LENGTH, js_op, &b[i], &f);
+    napi_set_named_property(env, exports, ops[i].name, f);
+  }
+  static const vfs_export control[] = {
+    {"fsSetThreads", js_set_threads},
+    {"fsPoolStats", js_pool_stats},
+    {"cancelBlocking", js_cancel_blocking},
+    {NULL, NULL},
+  };
+  vfs_register(env, exports, control);
+  return exports;
+}
