@@ -1,0 +1,19 @@
+/**
+ * The coarse interface between the vhost-user back-end and a virtio device. A device never sees a
+ * vhost-user message: it states its queues, feature bits and config space, processes chains, and
+ * resets its own state when the front-end resets the device or goes away.
+ */
+import type { Chain } from '../virtqueue/split-queue.js';
+
+export interface VirtioDevice {
+  /** Most queues the device can run (GET_QUEUE_NUM). */
+  readonly maxQueues: number;
+  /** Device-specific virtio feature bits to offer (ring and transport bits are the back-end's). */
+  readonly deviceFeatures: bigint;
+  /** The device config space for GET_CONFIG, or undefined to not offer the CONFIG protocol feature. */
+  config(): Uint8Array | undefined;
+  /** Process one chain from `queue`; resolve with the bytes written into chain.writable. */
+  handle(queue: number, chain: Chain): Promise<number> | number;
+  /** The driver is gone or restarting: drop per-driver state (e.g. the FUSE session). */
+  reset(): Promise<void> | void;
+}

@@ -1,0 +1,264 @@
+/**
+ * One vring as the back-end sees it: the front-end's settings (size, addresses, base, kick/call/err
+ * fds, enable), the SplitQueue built from them, and the request pump: on a kick, pop every available
+ * chain, hand each to the device, and as completions arrive push them to the used ring, publishing
+ * and notifying once per batch (setImmediate), as EVENT_IDX or NO_INTERRUPT allow.
+ *
+ * A guest that breaks the ring rules marks the queue broken: it stops, the error fd is signalled and
+ * a log line names the check. Other queues keep running; broken stays broken until the ring is
+ * set up again (GET_VRING_BASE + new addresses, or RESET_DEVICE).
+ */
+import * as native from '../native/index.js';
+import { SplitQueue, VirtqueueError, type Chain } from '../virtqueue/split-queue.js';
+import type { GuestMemory } from '../memory/guest-memory.js';
+import { logger } from '../log.js';
+
+const log = logger('vring');
+
+/** What processes chains: returns the number of bytes written into the chain's writable part. */
+export type ChainHandler = (queue: number, chain: Chain) => Promise<number> | number;
+
+export interface VringAddrs {
+  desc: number;
+  avail: number;
+  used: number;
+  /** Guest physical address of the used ring for dirty logging, when VHOST_VRING_F_LOG is set. */
+  log?: number;
+}
+
+export class Vring {
+  size = 0;
+  addrs: VringAddrs | undefined;
+  /** Next avail index to process, as set by SET_VRING_BASE. */
+  base = 0;
+  enabled = false;
+  started = false;
+  broken = false;
+  kickFd = -1;
+  callFd = -1;
+  errFd = -1;
+  queue: SplitQueue | undefined;
+  inflight = 0;
+  private kickPoll: native.PollHandle | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private flushScheduled = false;
+  private dirty = false;
+  private drainWaiters: (() => void)[] = [];
+  /** While true (memory being remapped, device stopping), kicks are not acted on. */
+  paused = false;
+
+  constructor(
+    readonly index: number,
+    private readonly mem: GuestMemory,
+    private readonly handler: ChainHandler,
+    private readonly features: () => { eventIdx: boolean; indirect: boolean },
+  ) {}
+
+  /** Install the kick fd (or polling, with noFd) and start the ring. Takes ownership of fd. */
+  setKick(fd: number | undefined): void {
+    this.stopKick();
+    if (fd !== undefined) {
+      native.setNonblock(fd);
+      this.kickFd = fd;
+      this.kickPoll = native.pollStart(fd, native.POLL_READABLE, (status) => {
+        if (status < 0) {
+          log.warn(`queue ${this.index}: kick fd poll error ${status}; stopping the ring`);
+          this.stopKick();
+          return;
+        }
+        this.onKick();
+      });
+    } else {
+      // No kick fd: the back-end must poll the ring.
+      this.pollTimer = setInterval(() => this.process(), 1);
+    }
+    this.started = true;
+    this.process();
+  }
+
+  setCall(fd: number | undefined): void {
+    native.closeQuietly(this.callFd);
+    this.callFd = fd ?? -1;
+  }
+
+  setErr(fd: number | undefined): void {
+    native.closeQuietly(this.errFd);
+    this.errFd = fd ?? -1;
+  }
+
+  private onKick(): void {
+    try {
+      native.eventfdRead(this.kickFd);
+    } catch (e) {
+      if (!native.isErrno(e, 'EAGAIN')) {
+        log.error(`queue ${this.index}: cannot read the kick fd (${(e as Error).message}); stopping the ring`);
+        this.stopKick();
+        return;
+      }
+    }
+    this.process();
+  }
+
+  private stopKick(): void {
+    if (this.kickPoll !== undefined) native.pollStop(this.kickPoll);
+    this.kickPoll = undefined;
+    if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+    native.closeQuietly(this.kickFd);
+    this.kickFd = -1;
+    this.started = false;
+  }
+
+  /** Build (or rebuild after a memory change) the queue from the current settings. */
+  private ensureQueue(): SplitQueue | undefined {
+    if (this.queue !== undefined) return this.queue;
+    if (this.addrs === undefined || this.size === 0) return undefined;
+    const f = this.features();
+    try {
+      this.queue = new SplitQueue(this.size, this.addrs, this.mem, f.eventIdx, f.indirect);
+    } catch (e) {
+      this.markBroken(e as Error);
+      return undefined;
+    }
+    const used = this.queue.usedIdx;
+    if (used !== this.base) {
+      log.warn(`queue ${this.index}: used.idx ${used} differs from the ring base ${this.base}; ${(this.base - used) & 0xffff} requests were in flight when the ring stopped`);
+    }
+    this.queue.lastAvail = this.base;
+    return this.queue;
+  }
+
+  /** Memory changed: ring views must be rebuilt from the addresses before next use. */
+  invalidate(): void {
+    if (this.queue !== undefined) this.base = this.queue.lastAvail;
+    this.queue = undefined;
+  }
+
+  /** Pop and dispatch everything available. Safe to call any time. */
+  process(): void {
+    if (!this.started || !this.enabled || this.broken || this.paused) return;
+    const q = this.ensureQueue();
+    if (q === undefined) return;
+    try {
+      for (;;) {
+        let chain: Chain | undefined;
+        while ((chain = q.pop()) !== undefined) this.dispatch(q, chain);
+        q.setAvailEvent();
+        if (!q.hasPending()) break;
+      }
+    } catch (e) {
+      this.markBroken(e as Error);
+    }
+  }
+
+  private dispatch(q: SplitQueue, chain: Chain): void {
+    this.inflight++;
+    let r: Promise<number> | number;
+    try {
+      r = this.handler(this.index, chain);
+    } catch (e) {
+      log.error(`queue ${this.index}: handler threw: ${(e as Error).stack ?? String(e)}`);
+      r = 0;
+    }
+    if (typeof r === 'number') {
+      this.complete(q, chain, r);
+    } else {
+      r.then(
+        (len) => this.complete(q, chain, len),
+        (e: unknown) => {
+          log.error(`queue ${this.index}: handler failed: ${(e as Error)?.stack ?? String(e)}`);
+          this.complete(q, chain, 0);
+        },
+      );
+    }
+  }
+
+  private complete(q: SplitQueue, chain: Chain, len: number): void {
+    this.inflight--;
+    // A completion for a queue that was rebuilt (memory change) still belongs to the same ring.
+    const target = this.queue ?? q;
+    if (len > chain.writableLen || len < 0 || !Number.isInteger(len)) {
+      log.error(`queue ${this.index}: handler reported ${len} bytes written into ${chain.writableLen}; using 0`);
+      len = 0;
+    }
+    target.push(chain.head, len, chain);
+    this.dirty = true;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Publish pushed entries and notify the driver if it wants it. */
+  flush(): void {
+    this.flushScheduled = false;
+    const q = this.queue;
+    if (this.dirty && q !== undefined) {
+      this.dirty = false;
+      q.publish();
+      if (this.callFd >= 0 && q.shouldNotify()) {
+        try {
+          native.eventfdWrite(this.callFd, 1);
+        } catch (e) {
+          log.warn(`queue ${this.index}: cannot signal the call fd: ${(e as Error).message}`);
+        }
+      }
+    }
+    if (this.inflight === 0) {
+      const w = this.drainWaiters;
+      this.drainWaiters = [];
+      w.forEach((f) => f());
+    }
+  }
+
+  /** Resolves once no request of this ring is in flight and every completion is published. */
+  drain(): Promise<void> {
+    if (this.inflight === 0 && !this.flushScheduled) {
+      this.flush();
+      return Promise.resolve();
+    }
+    return new Promise((r) => this.drainWaiters.push(r));
+  }
+
+  private markBroken(e: Error): void {
+    if (this.broken) return;
+    this.broken = true;
+    const code = e instanceof VirtqueueError ? e.code : (e as { code?: string }).code ?? 'VRING_ERROR';
+    log.error(`queue ${this.index} is broken: ${code}: ${e.message}. The queue is stopped; the other queues keep working.`);
+    if (this.errFd >= 0) {
+      try {
+        native.eventfdWrite(this.errFd, 1);
+      } catch {
+        /* nothing more to tell */
+      }
+    }
+  }
+
+  /**
+   * GET_VRING_BASE: stop the ring, wait for in-flight requests, publish them, and return the next
+   * avail index. The kick fd is closed; the ring restarts on the next SET_VRING_KICK.
+   */
+  async stop(): Promise<number> {
+    this.stopKick();
+    await this.drain();
+    const base = this.queue?.lastAvail ?? this.base;
+    this.base = base;
+    this.queue = undefined;
+    this.broken = false;
+    return base;
+  }
+
+  /** Forget everything (RESET_DEVICE, disconnect). Call after drain(). */
+  reset(): void {
+    this.stopKick();
+    this.setCall(undefined);
+    this.setErr(undefined);
+    this.size = 0;
+    this.addrs = undefined;
+    this.base = 0;
+    this.enabled = false;
+    this.broken = false;
+    this.queue = undefined;
+    this.paused = false;
+  }
+}
