@@ -159,7 +159,9 @@ static napi_value pack_handle(napi_env env, fsreq *r) {
   napi_value o;
   napi_create_object(env, &o);
   napi_set_named_property(env, o, "handle", buffer_copy(env, &r->u.fh, 8 + r->u.fh.handle_bytes));
-  napi_set_named_property(env, o, "mountId", vfs_int(env, r->a[FS_MAX_INTS - 1]));
+  napi_value mnt;
+  napi_create_bigint_uint64(env, (uint64_t)r->a[FS_MAX_INTS - 1], &mnt);
+  napi_set_named_property(env, o, "mountId", mnt);
   return o;
 }
 

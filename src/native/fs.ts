@@ -1,0 +1,854 @@
+/**
+ * Filesystem syscalls for the passthrough, run off the event loop.
+ *
+ * Every function returns a Promise; its syscall runs on the addon's own worker pool (not libuv's),
+ * so a slow filesystem never blocks the JS thread nor Node's own fs work. Calls that may wait
+ * forever (F_SETLKW, F_OFD_SETLKW, flock without LOCK_NB) run on a thread of their own and can be
+ * ended with an AbortSignal, so waits never use up the pool.
+ *
+ * Contracts:
+ *  - A syscall failure rejects with a NativeError whose `code` is the errno name. A wrong argument
+ *    type (a programming error) throws synchronously with code ERR_INVALID_ARG.
+ *  - Names are `string` (UTF-8) or bytes (`Uint8Array`, any byte but NUL: guest names are not
+ *    UTF-8). They are copied at the call. A name of PATH_MAX bytes or more rejects ENAMETOOLONG.
+ *  - Data buffers (pread, pwrite, getdents64, xattr values) are used in place, zero copy, and kept
+ *    alive until the call settles. Do not unmap guest memory under a call in flight.
+ *  - Every fd these calls create is O_CLOEXEC and owned by the caller.
+ *  - The trailing `ctx` runs the call as a guest user and/or with a umask: see CallContext.
+ *    Workers start lazily at the first call and snapshot root and cwd then (unshare(CLONE_FS)):
+ *    chroot/pivot_root before the first call, and use dirfds, not AT_FDCWD-relative names.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import os from 'node:os';
+import path from 'node:path';
+import './index.js'; // the addon's loader: a clear ERR_NATIVE_NOT_BUILT if it is missing
+
+/** A file name: a UTF-8 string or raw bytes (without NUL). */
+export type Name = string | Uint8Array;
+type Bytes = ArrayBufferView | ArrayBuffer;
+
+/**
+ * Who a call runs as, for the one call only, on the worker thread only (raw setresuid/setresgid/
+ * setgroups; the process and the other threads keep their ids).
+ */
+export interface Creds {
+  /** Effective uid: permission checks and new files' owner. */
+  uid: number;
+  /** Effective gid: permission checks and new files' group (unless the directory is setgid). */
+  gid: number;
+  /** Supplementary groups. Omitted means none (never the daemon's own). */
+  groups?: readonly number[];
+  /**
+   * umask for this call (create, mkdir, mknod; FUSE passes it with FUSE_DONT_MASK). The kernel
+   * applies it, so a default POSIX ACL on the parent replaces it as it should; masking the mode in
+   * the caller would get ACL inheritance wrong. Omitted: the process umask when the workers started.
+   */
+  umask?: number;
+}
+/** The trailing context argument: creds (and umask), or a umask alone. */
+export type CallContext = Creds | { umask: number };
+
+/** statx(2) result. Fields not in `mask` are zero. */
+export interface Statx {
+  /** STATX_* bits of the fields the filesystem filled in. */
+  mask: number;
+  blksize: number;
+  /** STATX_ATTR_* bits. */
+  attributes: bigint;
+  nlink: number;
+  uid: number;
+  gid: number;
+  /** File type and permission bits (S_IF* | mode). */
+  mode: number;
+  ino: bigint;
+  size: bigint;
+  /** 512-byte blocks. */
+  blocks: bigint;
+  attributesMask: bigint;
+  atimeSec: number;
+  atimeNsec: number;
+  btimeSec: number;
+  btimeNsec: number;
+  ctimeSec: number;
+  ctimeNsec: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  rdevMajor: number;
+  rdevMinor: number;
+  /** rdev in the kernel's 32-bit encoding (what FUSE's attr.rdev carries): makedev(major, minor). */
+  rdev: number;
+  devMajor: number;
+  devMinor: number;
+  /** st_dev: makedev(devMajor, devMinor). */
+  dev: number;
+  /** Mount id (STATX_MNT_ID, or the 64-bit unique id with STATX_MNT_ID_UNIQUE). */
+  mntId: bigint;
+}
+
+/** fstatfs(2) result; `flags` is f_flags (ST_* bits, what fstatvfs reports). */
+export interface StatFs {
+  type: number;
+  bsize: number;
+  blocks: bigint;
+  bfree: bigint;
+  bavail: bigint;
+  files: bigint;
+  ffree: bigint;
+  fsid: bigint;
+  namelen: number;
+  frsize: number;
+  flags: number;
+}
+
+/** struct flock. For OFD commands pid must be 0 (and is 0 unless F_OFD_GETLK finds a lock: -1). */
+export interface Flock {
+  /** F_RDLCK, F_WRLCK or F_UNLCK. */
+  type: number;
+  /** SEEK_SET, SEEK_CUR or SEEK_END. */
+  whence: number;
+  start: number | bigint;
+  /** 0 means to the end of the file. */
+  len: number | bigint;
+}
+/** struct flock after the call: for F_GETLK/F_OFD_GETLK the conflicting lock, or type F_UNLCK. */
+export interface FlockResult {
+  type: number;
+  whence: number;
+  start: bigint;
+  len: bigint;
+  pid: number;
+}
+
+/** A file handle from name_to_handle_at: an opaque blob (struct file_handle) and its mount. */
+export interface FileHandle {
+  /** handle_bytes (u32), handle_type (i32), f_handle: pass it back to openByHandleAt as is. */
+  handle: Buffer;
+  mountId: bigint;
+}
+
+export interface OpenHow {
+  /** O_* flags; O_CLOEXEC is always added. */
+  flags: number;
+  /** Only with O_CREAT or O_TMPFILE (otherwise openat2 rejects EINVAL). */
+  mode?: number;
+  /** RESOLVE_* flags. */
+  resolve?: number;
+}
+
+/** A time for utimensat: nsec may be UTIME_NOW or UTIME_OMIT (sec is then ignored). */
+export interface Timespec {
+  sec: number | bigint;
+  nsec: number;
+}
+
+/** One getdents64 record. */
+export interface Dirent64 {
+  ino: bigint;
+  /** Opaque position after this entry (for lseek on the directory fd). */
+  off: bigint;
+  /** DT_* */
+  type: number;
+  /** The name's bytes, copied out of the buffer. */
+  name: Buffer;
+}
+
+export interface PoolStats {
+  threads: number;
+  idle: number;
+  queued: number;
+  /** Blocking waits in progress, each on its own thread. */
+  waiters: number;
+}
+
+type Ctx = CallContext | undefined;
+interface FsAddon {
+  openat(dirfd: number, name: Name, flags: number, mode: number, ctx: Ctx): Promise<number>;
+  openatSync(dirfd: number, name: Name, flags: number, mode: number): number;
+  openat2(dirfd: number, name: Name, flags: number, mode: number, resolve: number | bigint, ctx: Ctx): Promise<number>;
+  openByHandleAt(mountFd: number, handle: Bytes, flags: number, ctx: Ctx): Promise<number>;
+  nameToHandleAt(dirfd: number, name: Name, flags: number, ctx: Ctx): Promise<FileHandle>;
+  close(fd: number): Promise<void>;
+  dup(fd: number): Promise<number>;
+  fcntlGetfl(fd: number): Promise<number>;
+  fcntlSetfl(fd: number, flags: number): Promise<void>;
+  statx(dirfd: number, name: Name, flags: number, mask: number, ctx: Ctx): Promise<Buffer>;
+  statxSync(dirfd: number, name: Name, flags: number, mask: number): Buffer;
+  fstatfs(fd: number, ctx: Ctx): Promise<Buffer>;
+  fchmod(fd: number, mode: number, ctx: Ctx): Promise<void>;
+  fchmodat(dirfd: number, name: Name, mode: number, flags: number, ctx: Ctx): Promise<void>;
+  fchownat(dirfd: number, name: Name, uid: number, gid: number, flags: number, ctx: Ctx): Promise<void>;
+  utimensat(dirfd: number, name: Name, as: number | bigint, ans: number, ms: number | bigint, mns: number, flags: number, ctx: Ctx): Promise<void>;
+  faccessat(dirfd: number, name: Name, mode: number, ctx: Ctx): Promise<void>;
+  faccessat2(dirfd: number, name: Name, mode: number, flags: number, ctx: Ctx): Promise<void>;
+  mkdirat(dirfd: number, name: Name, mode: number, ctx: Ctx): Promise<void>;
+  mknodat(dirfd: number, name: Name, mode: number, dev: number | bigint, ctx: Ctx): Promise<void>;
+  symlinkat(target: Name, dirfd: number, name: Name, ctx: Ctx): Promise<void>;
+  readlinkat(dirfd: number, name: Name, ctx: Ctx): Promise<Buffer>;
+  unlinkat(dirfd: number, name: Name, flags: number, ctx: Ctx): Promise<void>;
+  renameat2(olddirfd: number, oldname: Name, newdirfd: number, newname: Name, flags: number, ctx: Ctx): Promise<void>;
+  linkat(olddirfd: number, oldname: Name, newdirfd: number, newname: Name, flags: number, ctx: Ctx): Promise<void>;
+  getdents64(fd: number, buf: Bytes): Promise<number>;
+  pread(fd: number, buf: Bytes, offset: number | bigint): Promise<number>;
+  pwrite(fd: number, buf: Bytes, offset: number | bigint): Promise<number>;
+  preadv(fd: number, bufs: readonly Bytes[], offset: number | bigint, flags: number): Promise<number>;
+  pwritev(fd: number, bufs: readonly Bytes[], offset: number | bigint, flags: number): Promise<number>;
+  copyFileRange(fdIn: number, offIn: number | bigint | null, fdOut: number, offOut: number | bigint | null, len: number | bigint, flags: number): Promise<number>;
+  ftruncate(fd: number, length: number | bigint): Promise<void>;
+  fallocate(fd: number, mode: number, offset: number | bigint, length: number | bigint): Promise<void>;
+  lseek(fd: number, offset: number | bigint, whence: number): Promise<bigint>;
+  fsync(fd: number): Promise<void>;
+  fdatasync(fd: number): Promise<void>;
+  syncfs(fd: number): Promise<void>;
+  fgetxattr(fd: number, name: Name, buf: Bytes | null, ctx: Ctx): Promise<number>;
+  fsetxattr(fd: number, name: Name, value: Bytes, flags: number, ctx: Ctx): Promise<void>;
+  flistxattr(fd: number, buf: Bytes | null, ctx: Ctx): Promise<number>;
+  fremovexattr(fd: number, name: Name, ctx: Ctx): Promise<void>;
+  getxattr(path: Name, name: Name, buf: Bytes | null, ctx: Ctx): Promise<number>;
+  setxattr(path: Name, name: Name, value: Bytes, flags: number, ctx: Ctx): Promise<void>;
+  listxattr(path: Name, buf: Bytes | null, ctx: Ctx): Promise<number>;
+  removexattr(path: Name, name: Name, ctx: Ctx): Promise<void>;
+  lgetxattr(path: Name, name: Name, buf: Bytes | null, ctx: Ctx): Promise<number>;
+  lsetxattr(path: Name, name: Name, value: Bytes, flags: number, ctx: Ctx): Promise<void>;
+  llistxattr(path: Name, buf: Bytes | null, ctx: Ctx): Promise<number>;
+  lremovexattr(path: Name, name: Name, ctx: Ctx): Promise<void>;
+  fcntlLock(fd: number, cmd: number, type: number, whence: number, start: number | bigint, len: number | bigint, waitId: number, ctx: Ctx): Promise<FlockResult>;
+  flock(fd: number, op: number, waitId: number, ctx: Ctx): Promise<void>;
+  fsSetThreads(n: number): number;
+  fsPoolStats(): PoolStats;
+  cancelBlocking(waitId: number): boolean;
+  getrlimit(resource: number): [bigint, bigint];
+  setrlimit(resource: number, soft: number | bigint, hard: number | bigint): void;
+}
+
+function load(): FsAddon {
+  // The same file index.ts loaded: require() returns the cached module, no second dlopen.
+  const require = createRequire(import.meta.url);
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+  let lastError: unknown;
+  for (const c of ['build/Release/vfsnative.node', 'build/Debug/vfsnative.node']) {
+    try {
+      return (require(path.join(root, c)) as { fs: FsAddon }).fs;
+    } catch (e) {
+      lastError = e;
+    }
+  }
+  throw lastError;
+}
+
+const fs = load();
+
+// ---- constants (Linux, generic ABI: x86_64 and aarch64) ----
+
+/** openat: resolve relative names against the current directory. */
+export const AT_FDCWD = -100;
+/** Do not follow a final symlink (statx, fchownat, utimensat, linkat's opposite). */
+export const AT_SYMLINK_NOFOLLOW = 0x100;
+/** unlinkat: remove a directory. */
+export const AT_REMOVEDIR = 0x200;
+/** faccessat2: check with the effective ids (the default checks the real ids, which stay 0). */
+export const AT_EACCESS = 0x200;
+/** linkat: follow a final symlink. */
+export const AT_SYMLINK_FOLLOW = 0x400;
+/** Do not trigger an automount on the final component. */
+export const AT_NO_AUTOMOUNT = 0x800;
+/** Operate on dirfd itself when the name is empty (O_PATH fds). */
+export const AT_EMPTY_PATH = 0x1000;
+/** statx: do what stat does about syncing remote attributes. */
+export const AT_STATX_SYNC_AS_STAT = 0;
+/** statx: force a sync with the server. */
+export const AT_STATX_FORCE_SYNC = 0x2000;
+/** statx: use cached attributes. */
+export const AT_STATX_DONT_SYNC = 0x4000;
+/** name_to_handle_at: the mount id is the 64-bit unique id (Linux 6.12). */
+export const AT_HANDLE_MNT_ID_UNIQUE = 0x001;
+/** name_to_handle_at: a handle for identification only, not for open_by_handle_at (Linux 6.5). */
+export const AT_HANDLE_FID = 0x200;
+
+/** Open for reading only. */
+export const O_RDONLY = 0;
+/** Open for writing only. */
+export const O_WRONLY = 1;
+/** Open for reading and writing. */
+export const O_RDWR = 2;
+/** Mask of the access mode bits. */
+export const O_ACCMODE = 3;
+/** Create if missing. */
+export const O_CREAT = 0o100;
+/** With O_CREAT: fail EEXIST if it exists. */
+export const O_EXCL = 0o200;
+/** Do not make a tty the controlling terminal. */
+export const O_NOCTTY = 0o400;
+/** Truncate to length 0. */
+export const O_TRUNC = 0o1000;
+/** Writes go to the end. */
+export const O_APPEND = 0o2000;
+/** Non-blocking (FIFOs, locks on some filesystems). */
+export const O_NONBLOCK = 0o4000;
+/** Data-integrity synchronized writes. */
+export const O_DSYNC = 0o10000;
+/** Bypass the page cache. */
+export const O_DIRECT = 0o40000;
+/** Allow files larger than 2 GiB (implied on 64-bit). */
+export const O_LARGEFILE = 0o100000;
+/** Fail ENOTDIR unless a directory. */
+export const O_DIRECTORY = 0o200000;
+/** Fail ELOOP if the final component is a symlink (with O_PATH: open the symlink itself). */
+export const O_NOFOLLOW = 0o400000;
+/** Do not update atime. */
+export const O_NOATIME = 0o1000000;
+/** Close on exec (always added by these shims). */
+export const O_CLOEXEC = 0o2000000;
+/** File-integrity synchronized writes. */
+export const O_SYNC = 0o4010000;
+/** A location-only fd: no I/O, no permission needed on the file itself. */
+export const O_PATH = 0o10000000;
+/** Create an unnamed file in the given directory. */
+export const O_TMPFILE = 0o20200000;
+
+/** openat2: no mount-point crossings. */
+export const RESOLVE_NO_XDEV = 0x01;
+/** openat2: no /proc/PID/fd-style magic links. */
+export const RESOLVE_NO_MAGICLINKS = 0x02;
+/** openat2: no symlinks at all (implies RESOLVE_NO_MAGICLINKS). */
+export const RESOLVE_NO_SYMLINKS = 0x04;
+/** openat2: fail EXDEV if resolution would leave dirfd (no "..", absolute names or symlinks out). */
+export const RESOLVE_BENEATH = 0x08;
+/** openat2: treat dirfd as the root ("/" and ".." stay inside). */
+export const RESOLVE_IN_ROOT = 0x10;
+/** openat2: only from the dcache, else EAGAIN. */
+export const RESOLVE_CACHED = 0x20;
+
+/** renameat2: fail EEXIST if the new name exists. */
+export const RENAME_NOREPLACE = 1;
+/** renameat2: swap the two names atomically. */
+export const RENAME_EXCHANGE = 2;
+/** renameat2: leave a whiteout at the old name (overlayfs). */
+export const RENAME_WHITEOUT = 4;
+
+/** Mask of the file type bits of a mode. */
+export const S_IFMT = 0o170000;
+/** Socket. */
+export const S_IFSOCK = 0o140000;
+/** Symbolic link. */
+export const S_IFLNK = 0o120000;
+/** Regular file. */
+export const S_IFREG = 0o100000;
+/** Block device. */
+export const S_IFBLK = 0o60000;
+/** Directory. */
+export const S_IFDIR = 0o40000;
+/** Character device. */
+export const S_IFCHR = 0o20000;
+/** FIFO. */
+export const S_IFIFO = 0o10000;
+/** Set-user-id bit. */
+export const S_ISUID = 0o4000;
+/** Set-group-id bit. */
+export const S_ISGID = 0o2000;
+/** Sticky bit. */
+export const S_ISVTX = 0o1000;
+
+/** statx mask bits. */
+export const STATX_TYPE = 0x1;
+export const STATX_MODE = 0x2;
+export const STATX_NLINK = 0x4;
+export const STATX_UID = 0x8;
+export const STATX_GID = 0x10;
+export const STATX_ATIME = 0x20;
+export const STATX_MTIME = 0x40;
+export const STATX_CTIME = 0x80;
+export const STATX_INO = 0x100;
+export const STATX_SIZE = 0x200;
+export const STATX_BLOCKS = 0x400;
+/** Everything struct stat has. */
+export const STATX_BASIC_STATS = 0x7ff;
+export const STATX_BTIME = 0x800;
+/** mntId is the (reusable) mount id. */
+export const STATX_MNT_ID = 0x1000;
+export const STATX_DIOALIGN = 0x2000;
+/** mntId is the 64-bit unique mount id (Linux 6.8). */
+export const STATX_MNT_ID_UNIQUE = 0x4000;
+/** The default statx mask here: basic stats, birth time and mount id. */
+export const STATX_DEFAULT = STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID;
+
+/** fcntl: get the file status flags. */
+export const F_GETFL = 3;
+/** fcntl: set O_APPEND, O_NONBLOCK, O_DIRECT, O_NOATIME, O_ASYNC. */
+export const F_SETFL = 4;
+/** fcntl: test a process-associated (POSIX) lock. */
+export const F_GETLK = 5;
+/** fcntl: set a POSIX lock, EAGAIN on conflict. */
+export const F_SETLK = 6;
+/** fcntl: set a POSIX lock, waiting for conflicts (on a dedicated thread). */
+export const F_SETLKW = 7;
+/** fcntl: test an open-file-description lock. */
+export const F_OFD_GETLK = 36;
+/** fcntl: set an OFD lock, EAGAIN on conflict. */
+export const F_OFD_SETLK = 37;
+/** fcntl: set an OFD lock, waiting for conflicts (on a dedicated thread). */
+export const F_OFD_SETLKW = 38;
+/** Lock type: shared. */
+export const F_RDLCK = 0;
+/** Lock type: exclusive. */
+export const F_WRLCK = 1;
+/** Lock type: unlock (or "no conflicting lock" from GETLK). */
+export const F_UNLCK = 2;
+
+/** flock: shared. */
+export const LOCK_SH = 1;
+/** flock: exclusive. */
+export const LOCK_EX = 2;
+/** flock: do not wait (EWOULDBLOCK). */
+export const LOCK_NB = 4;
+/** flock: unlock. */
+export const LOCK_UN = 8;
+
+/** lseek whence values. */
+export const SEEK_SET = 0;
+export const SEEK_CUR = 1;
+export const SEEK_END = 2;
+/** The next offset >= offset holding data (ENXIO past the end). */
+export const SEEK_DATA = 3;
+/** The next hole at or after offset (EOF counts as a hole). */
+export const SEEK_HOLE = 4;
+
+/** fallocate: do not change the file size. */
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+/** fallocate: deallocate (with KEEP_SIZE). */
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+/** fallocate: remove a range, shifting the rest down. */
+export const FALLOC_FL_COLLAPSE_RANGE = 0x08;
+/** fallocate: zero a range. */
+export const FALLOC_FL_ZERO_RANGE = 0x10;
+/** fallocate: insert a hole, shifting the rest up. */
+export const FALLOC_FL_INSERT_RANGE = 0x20;
+/** fallocate: unshare shared (reflinked) blocks. */
+export const FALLOC_FL_UNSHARE_RANGE = 0x40;
+
+/** setxattr: fail EEXIST if it exists. */
+export const XATTR_CREATE = 1;
+/** setxattr: fail ENODATA if it does not exist. */
+export const XATTR_REPLACE = 2;
+
+/** utimensat: set this time to now. */
+export const UTIME_NOW = (1 << 30) - 1;
+/** utimensat: leave this time unchanged. */
+export const UTIME_OMIT = (1 << 30) - 2;
+
+/** faccessat modes. */
+export const F_OK = 0;
+export const X_OK = 1;
+export const W_OK = 2;
+export const R_OK = 4;
+
+/** preadv/pwritev RWF_* flags. */
+export const RWF_HIPRI = 0x01;
+export const RWF_DSYNC = 0x02;
+export const RWF_SYNC = 0x04;
+export const RWF_NOWAIT = 0x08;
+export const RWF_APPEND = 0x10;
+
+/** getdents64 d_type values. */
+export const DT_UNKNOWN = 0;
+export const DT_FIFO = 1;
+export const DT_CHR = 2;
+export const DT_DIR = 4;
+export const DT_BLK = 6;
+export const DT_REG = 8;
+export const DT_LNK = 10;
+export const DT_SOCK = 12;
+
+/** statfs f_flags bits. */
+export const ST_RDONLY = 0x1;
+export const ST_NOSUID = 0x2;
+export const ST_NODEV = 0x4;
+export const ST_NOEXEC = 0x8;
+
+/** getrlimit/setrlimit: open file descriptors. */
+export const RLIMIT_NOFILE = 7;
+
+// ---- device numbers ----
+
+/** The kernel's 32-bit dev encoding (new_encode_dev; equal to glibc's for major < 4096). */
+export function makedev(major: number, minor: number): number {
+  return (minor & 0xff) + major * 0x100 + Math.floor(minor / 0x100) * 0x100000;
+}
+export function major(dev: number): number {
+  return Math.floor(dev / 0x100) & 0xfff;
+}
+export function minor(dev: number): number {
+  return (dev & 0xff) | (Math.floor(dev / 0x100000) * 0x100);
+}
+
+// ---- result decoders ----
+
+const LE = os.endianness() === 'LE';
+
+/** Decode a raw struct statx (the kernel's layout, 256 bytes). */
+export function decodeStatx(b: Uint8Array): Statx {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const u32 = (o: number) => v.getUint32(o, LE);
+  const i64 = (o: number) => Number(v.getBigInt64(o, LE));
+  const u64 = (o: number) => v.getBigUint64(o, LE);
+  const rdevMajor = u32(128);
+  const rdevMinor = u32(132);
+  const devMajor = u32(136);
+  const devMinor = u32(140);
+  return {
+    mask: u32(0),
+    blksize: u32(4),
+    attributes: u64(8),
+    nlink: u32(16),
+    uid: u32(20),
+    gid: u32(24),
+    mode: v.getUint16(28, LE),
+    ino: u64(32),
+    size: u64(40),
+    blocks: u64(48),
+    attributesMask: u64(56),
+    atimeSec: i64(64),
+    atimeNsec: u32(72),
+    btimeSec: i64(80),
+    btimeNsec: u32(88),
+    ctimeSec: i64(96),
+    ctimeNsec: u32(104),
+    mtimeSec: i64(112),
+    mtimeNsec: u32(120),
+    rdevMajor,
+    rdevMinor,
+    rdev: makedev(rdevMajor, rdevMinor),
+    devMajor,
+    devMinor,
+    dev: makedev(devMajor, devMinor),
+    mntId: u64(144),
+  };
+}
+
+function decodeStatFs(b: Uint8Array): StatFs {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const u64 = (i: number) => v.getBigUint64(i * 8, LE);
+  const num = (i: number) => Number(u64(i));
+  return {
+    type: num(0),
+    bsize: num(1),
+    blocks: u64(2),
+    bfree: u64(3),
+    bavail: u64(4),
+    files: u64(5),
+    ffree: u64(6),
+    fsid: u64(7),
+    namelen: num(8),
+    frsize: num(9),
+    flags: num(10),
+  };
+}
+
+/** Size of the fixed part of struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8. */
+export const DIRENT64_HEADER = 19;
+
+/**
+ * Parse the first `length` bytes of a getdents64 buffer. The kernel only returns whole records, so
+ * a record that does not fit, or a name without its NUL, throws (code ERR_DIRENT_MALFORMED).
+ */
+export function parseDirents(buf: Uint8Array, length: number): Dirent64[] {
+  if (length < 0 || length > buf.byteLength) throw direntError(`length ${length} outside the buffer`);
+  const v = new DataView(buf.buffer, buf.byteOffset, length);
+  const out: Dirent64[] = [];
+  let p = 0;
+  while (p < length) {
+    if (length - p < DIRENT64_HEADER) throw direntError(`truncated record header at ${p}`);
+    const reclen = v.getUint16(p + 16, LE);
+    if (reclen < DIRENT64_HEADER + 1 || reclen > length - p) throw direntError(`bad d_reclen ${reclen} at ${p}`);
+    const nameStart = p + DIRENT64_HEADER;
+    const nul = buf.subarray(nameStart, p + reclen).indexOf(0);
+    if (nul < 0) throw direntError(`unterminated name at ${p}`);
+    out.push({
+      ino: v.getBigUint64(p, LE),
+      off: v.getBigInt64(p + 8, LE),
+      type: v.getUint8(p + 18),
+      name: Buffer.from(buf.subarray(nameStart, nameStart + nul)),
+    });
+    p += reclen;
+  }
+  return out;
+}
+
+function direntError(msg: string): Error {
+  return Object.assign(new Error(`getdents64: ${msg}`), { code: 'ERR_DIRENT_MALFORMED' });
+}
+
+// ---- open, close, handles ----
+
+/** openat(dirfd, name, flags | O_CLOEXEC, mode) -> a new fd. */
+export function openat(dirfd: number, name: Name, flags: number, mode = 0, ctx?: CallContext): Promise<number> {
+  return fs.openat(dirfd, name, flags, mode, ctx);
+}
+/** openat on the JS thread, as the process: for startup (the shared directory). */
+export function openatSync(dirfd: number, name: Name, flags: number, mode = 0): number {
+  return fs.openatSync(dirfd, name, flags, mode);
+}
+/**
+ * openat2 (Linux 5.6): `how.resolve` confines the lookup (RESOLVE_BENEATH: EXDEV on escape;
+ * RESOLVE_NO_SYMLINKS / RESOLVE_NO_MAGICLINKS: ELOOP). Rejects ENOSYS on older kernels (and in
+ * sandboxes that filter it): the caller then falls back to its own confinement.
+ */
+export function openat2(dirfd: number, name: Name, how: OpenHow, ctx?: CallContext): Promise<number> {
+  return fs.openat2(dirfd, name, how.flags, how.mode ?? 0, how.resolve ?? 0, ctx);
+}
+/** name_to_handle_at(dirfd, name, flags): AT_EMPTY_PATH for the fd itself, AT_SYMLINK_FOLLOW. */
+export function nameToHandleAt(dirfd: number, name: Name, flags = 0, ctx?: CallContext): Promise<FileHandle> {
+  return fs.nameToHandleAt(dirfd, name, flags, ctx);
+}
+/** open_by_handle_at(mountFd, handle, flags | O_CLOEXEC): needs CAP_DAC_READ_SEARCH. ESTALE if gone. */
+export function openByHandleAt(mountFd: number, handle: Uint8Array, flags: number, ctx?: CallContext): Promise<number> {
+  return fs.openByHandleAt(mountFd, handle, flags, ctx);
+}
+/** close(fd). The fd is gone even when this rejects (EINTR, EIO from a flush). */
+export function close(fd: number): Promise<void> {
+  return fs.close(fd);
+}
+/** fcntl(fd, F_DUPFD_CLOEXEC, 0) */
+export function dup(fd: number): Promise<number> {
+  return fs.dup(fd);
+}
+export function fcntlGetfl(fd: number): Promise<number> {
+  return fs.fcntlGetfl(fd);
+}
+export function fcntlSetfl(fd: number, flags: number): Promise<void> {
+  return fs.fcntlSetfl(fd, flags);
+}
+
+// ---- attributes ----
+
+/** statx(dirfd, name, flags, mask): flags AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, AT_STATX_*. */
+export async function statx(dirfd: number, name: Name, flags: number, mask = STATX_DEFAULT, ctx?: CallContext): Promise<Statx> {
+  return decodeStatx(await fs.statx(dirfd, name, flags, mask, ctx));
+}
+/** statx on the JS thread, as the process: for startup checks. */
+export function statxSync(dirfd: number, name: Name, flags: number, mask = STATX_DEFAULT): Statx {
+  return decodeStatx(fs.statxSync(dirfd, name, flags, mask));
+}
+/** fstatfs(fd) (O_PATH fds work). */
+export async function fstatfs(fd: number): Promise<StatFs> {
+  return decodeStatFs(await fs.fstatfs(fd, undefined));
+}
+export function fchmod(fd: number, mode: number, ctx?: CallContext): Promise<void> {
+  return fs.fchmod(fd, mode, ctx);
+}
+/** fchmodat; any flag (AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH) uses fchmodat2: ENOSYS before Linux 6.6. */
+export function fchmodat(dirfd: number, name: Name, mode: number, flags = 0, ctx?: CallContext): Promise<void> {
+  return fs.fchmodat(dirfd, name, mode, flags, ctx);
+}
+/** fchownat; uid or gid -1 leaves it unchanged. AT_EMPTY_PATH works on O_PATH fds. */
+export function fchownat(dirfd: number, name: Name, uid: number, gid: number, flags = 0, ctx?: CallContext): Promise<void> {
+  return fs.fchownat(dirfd, name, uid, gid, flags, ctx);
+}
+/** utimensat; nsec UTIME_NOW / UTIME_OMIT; AT_EMPTY_PATH with name "" for an (O_PATH) fd. */
+export function utimensat(dirfd: number, name: Name, atime: Timespec, mtime: Timespec, flags = 0, ctx?: CallContext): Promise<void> {
+  return fs.utimensat(dirfd, name, atime.sec, atime.nsec, mtime.sec, mtime.nsec, flags, ctx);
+}
+/** faccessat(2): checks with the REAL ids, which creds do not change (they stay root): see faccessat2. */
+export function faccessat(dirfd: number, name: Name, mode: number, ctx?: CallContext): Promise<void> {
+  return fs.faccessat(dirfd, name, mode, ctx);
+}
+/** faccessat2 (Linux 5.8): with AT_EACCESS it checks as the creds' effective ids. */
+export function faccessat2(dirfd: number, name: Name, mode: number, flags = 0, ctx?: CallContext): Promise<void> {
+  return fs.faccessat2(dirfd, name, mode, flags, ctx);
+}
+
+// ---- namespace ----
+
+export function mkdirat(dirfd: number, name: Name, mode: number, ctx?: CallContext): Promise<void> {
+  return fs.mkdirat(dirfd, name, mode, ctx);
+}
+/** mknodat; mode includes the type (S_IFIFO, S_IFCHR, ...); dev from makedev(). */
+export function mknodat(dirfd: number, name: Name, mode: number, dev: number | bigint = 0, ctx?: CallContext): Promise<void> {
+  return fs.mknodat(dirfd, name, mode, dev, ctx);
+}
+export function symlinkat(target: Name, dirfd: number, name: Name, ctx?: CallContext): Promise<void> {
+  return fs.symlinkat(target, dirfd, name, ctx);
+}
+/** readlinkat: the target's bytes. AT_EMPTY_PATH-style: name "" reads an O_PATH fd of the link. */
+export function readlinkat(dirfd: number, name: Name, ctx?: CallContext): Promise<Buffer> {
+  return fs.readlinkat(dirfd, name, ctx);
+}
+/** unlinkat; AT_REMOVEDIR for directories. */
+export function unlinkat(dirfd: number, name: Name, flags = 0, ctx?: CallContext): Promise<void> {
+  return fs.unlinkat(dirfd, name, flags, ctx);
+}
+/** renameat2; RENAME_NOREPLACE / RENAME_EXCHANGE (EINVAL on filesystems without them, e.g. ceph-fuse). */
+export function renameat2(olddirfd: number, oldname: Name, newdirfd: number, newname: Name, flags = 0, ctx?: CallContext): Promise<void> {
+  return fs.renameat2(olddirfd, oldname, newdirfd, newname, flags, ctx);
+}
+/** linkat; AT_EMPTY_PATH with oldname "" links an (O_PATH) fd (needs CAP_DAC_READ_SEARCH). */
+export function linkat(olddirfd: number, oldname: Name, newdirfd: number, newname: Name, flags = 0, ctx?: CallContext): Promise<void> {
+  return fs.linkat(olddirfd, oldname, newdirfd, newname, flags, ctx);
+}
+/**
+ * getdents64 into buf -> bytes filled (0 at the end); parse with parseDirents. Reads from the fd's
+ * position, shared by every user of the open file description: serialize per directory handle.
+ */
+export function getdents64(fd: number, buf: Uint8Array): Promise<number> {
+  return fs.getdents64(fd, buf);
+}
+
+// ---- data ----
+
+/** pread into buf (e.g. a view of guest memory) -> bytes read. */
+export function pread(fd: number, buf: ArrayBufferView, offset: number | bigint): Promise<number> {
+  return fs.pread(fd, buf, offset);
+}
+export function pwrite(fd: number, buf: ArrayBufferView, offset: number | bigint): Promise<number> {
+  return fs.pwrite(fd, buf, offset);
+}
+/** preadv2 into several buffers; offset -1 uses the file position; flags RWF_*. */
+export function preadv(fd: number, bufs: readonly ArrayBufferView[], offset: number | bigint, flags = 0): Promise<number> {
+  return fs.preadv(fd, bufs, offset, flags);
+}
+/** pwritev2 from several buffers; offset -1 uses the file position; flags RWF_*. */
+export function pwritev(fd: number, bufs: readonly ArrayBufferView[], offset: number | bigint, flags = 0): Promise<number> {
+  return fs.pwritev(fd, bufs, offset, flags);
+}
+/** copy_file_range; a null offset uses (and advances) that fd's position. -> bytes copied. */
+export function copyFileRange(fdIn: number, offIn: number | bigint | null, fdOut: number, offOut: number | bigint | null, len: number | bigint, flags = 0): Promise<number> {
+  return fs.copyFileRange(fdIn, offIn, fdOut, offOut, len, flags);
+}
+export function ftruncate(fd: number, length: number | bigint): Promise<void> {
+  return fs.ftruncate(fd, length);
+}
+/** fallocate; mode FALLOC_FL_* (0 allocates and extends). */
+export function fallocate(fd: number, mode: number, offset: number | bigint, length: number | bigint): Promise<void> {
+  return fs.fallocate(fd, mode, offset, length);
+}
+/** lseek -> the new offset; SEEK_DATA/SEEK_HOLE reject ENXIO past the end. */
+export function lseek(fd: number, offset: number | bigint, whence: number): Promise<bigint> {
+  return fs.lseek(fd, offset, whence);
+}
+export function fsync(fd: number): Promise<void> {
+  return fs.fsync(fd);
+}
+export function fdatasync(fd: number): Promise<void> {
+  return fs.fdatasync(fd);
+}
+export function syncfs(fd: number): Promise<void> {
+  return fs.syncfs(fd);
+}
+
+// ---- xattrs ----
+// Reads take a destination buffer, or null to ask for the size; they resolve to the byte count
+// (ERANGE when the buffer is too small). O_PATH fds have no fd-based xattr access: use the
+// path-following forms on `/proc/self/fd/N` (the magic link lands on the file itself, even a
+// symlink); the l* forms would act on the /proc link.
+
+export function fgetxattr(fd: number, name: Name, buf: Uint8Array | null, ctx?: CallContext): Promise<number> {
+  return fs.fgetxattr(fd, name, buf, ctx);
+}
+/** fsetxattr; flags XATTR_CREATE / XATTR_REPLACE. */
+export function fsetxattr(fd: number, name: Name, value: Uint8Array, flags = 0, ctx?: CallContext): Promise<void> {
+  return fs.fsetxattr(fd, name, value, flags, ctx);
+}
+/** flistxattr: NUL-separated names. */
+export function flistxattr(fd: number, buf: Uint8Array | null, ctx?: CallContext): Promise<number> {
+  return fs.flistxattr(fd, buf, ctx);
+}
+export function fremovexattr(fd: number, name: Name, ctx?: CallContext): Promise<void> {
+  return fs.fremovexattr(fd, name, ctx);
+}
+export function getxattr(path: Name, name: Name, buf: Uint8Array | null, ctx?: CallContext): Promise<number> {
+  return fs.getxattr(path, name, buf, ctx);
+}
+export function setxattr(path: Name, name: Name, value: Uint8Array, flags = 0, ctx?: CallContext): Promise<void> {
+  return fs.setxattr(path, name, value, flags, ctx);
+}
+export function listxattr(path: Name, buf: Uint8Array | null, ctx?: CallContext): Promise<number> {
+  return fs.listxattr(path, buf, ctx);
+}
+export function removexattr(path: Name, name: Name, ctx?: CallContext): Promise<void> {
+  return fs.removexattr(path, name, ctx);
+}
+export function lgetxattr(path: Name, name: Name, buf: Uint8Array | null, ctx?: CallContext): Promise<number> {
+  return fs.lgetxattr(path, name, buf, ctx);
+}
+export function lsetxattr(path: Name, name: Name, value: Uint8Array, flags = 0, ctx?: CallContext): Promise<void> {
+  return fs.lsetxattr(path, name, value, flags, ctx);
+}
+export function llistxattr(path: Name, buf: Uint8Array | null, ctx?: CallContext): Promise<number> {
+  return fs.llistxattr(path, buf, ctx);
+}
+export function lremovexattr(path: Name, name: Name, ctx?: CallContext): Promise<void> {
+  return fs.lremovexattr(path, name, ctx);
+}
+
+// ---- locks ----
+
+let lastWaitId = 0;
+function nextWaitId(): number {
+  lastWaitId = lastWaitId >= 0xfffffffe ? 1 : lastWaitId + 1;
+  return lastWaitId;
+}
+
+/** Run a possibly waiting call; aborting `signal` ends the wait with EINTR. */
+function cancellable<T>(signal: AbortSignal | undefined, call: (waitId: number) => Promise<T>): Promise<T> {
+  if (signal === undefined) return call(0);
+  const id = nextWaitId();
+  const onAbort = () => fs.cancelBlocking(id);
+  const p = call(id);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  const done = () => signal.removeEventListener('abort', onAbort);
+  p.then(done, done);
+  return p;
+}
+
+/**
+ * fcntl lock commands: F_GETLK/F_SETLK/F_SETLKW (POSIX, owned by the process) and F_OFD_GETLK/
+ * F_OFD_SETLK/F_OFD_SETLKW (owned by the open file description: what a server acting for many
+ * guest processes wants). The W forms wait on a thread of their own, never a pool worker; aborting
+ * `signal` ends the wait with EINTR (FUSE_INTERRUPT). Resolves to struct flock after the call.
+ */
+export function fcntlLock(fd: number, cmd: number, lock: Flock, signal?: AbortSignal, ctx?: CallContext): Promise<FlockResult> {
+  return cancellable(signal, (id) => fs.fcntlLock(fd, cmd, lock.type, lock.whence, lock.start, lock.len, id, ctx));
+}
+/**
+ * flock(fd, op): without LOCK_NB it waits on a thread of its own; aborting `signal` ends the wait
+ * with EINTR. (flock is no cancellation point in glibc, so it runs with asynchronous cancellation:
+ * a cancel landing just as the lock is granted can report EINTR with the lock held; LOCK_UN or
+ * closing the fd releases it.)
+ */
+export function flock(fd: number, op: number, signal?: AbortSignal, ctx?: CallContext): Promise<void> {
+  return cancellable(signal, (id) => fs.flock(fd, op, id, ctx));
+}
+
+// ---- process limits and the pool ----
+
+export interface Rlimit {
+  /** Infinity for RLIM_INFINITY. */
+  soft: number;
+  hard: number;
+}
+const RLIM_INFINITY = 2n ** 64n - 1n;
+const fromRlim = (v: bigint): number => (v === RLIM_INFINITY ? Infinity : Number(v));
+const toRlim = (v: number): bigint => (v === Infinity ? RLIM_INFINITY : BigInt(v));
+
+/** getrlimit (synchronous: for startup). */
+export function getrlimit(resource: number): Rlimit {
+  const [soft, hard] = fs.getrlimit(resource);
+  return { soft: fromRlim(soft), hard: fromRlim(hard) };
+}
+/** setrlimit (synchronous: for startup), e.g. raise RLIMIT_NOFILE's soft limit to the hard one. */
+export function setrlimit(resource: number, limit: Rlimit): void {
+  fs.setrlimit(resource, toRlim(limit.soft), toRlim(limit.hard));
+}
+
+/**
+ * Grow the worker pool to n threads (default 4; it never shrinks). Workers start at the first
+ * call. Returns the pool's target size.
+ */
+export function setThreadPoolSize(n: number): number {
+  return fs.fsSetThreads(n);
+}
+/** Pool occupancy, for tests and diagnostics. */
+export function poolStats(): PoolStats {
+  return fs.fsPoolStats();
+}
