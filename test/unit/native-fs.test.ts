@@ -544,8 +544,7 @@ test('64 concurrent calls all complete, on at most the pool size of threads', as
   t.is(new Set(stats.map((x) => x.ino)).size, 64);
   await Promise.all(fds.map((fd) => f.close(fd)));
   t.is(nodefs.readdirSync(s.dir).length, 64);
-  t.is(f.poolStats().threads, Math.max(before, 4));
-  t.is(f.poolStats().queued, 0);
+  t.is(f.poolStats().threads, Math.max(before, 4), 'no thread per call');
 });
 
 test('an in-flight call keeps the process alive, an idle pool does not', (t) => {
