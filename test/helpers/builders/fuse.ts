@@ -108,7 +108,7 @@ export function inHeader(opcode: number, len: number, f: HeaderFields = {}): Uin
 }
 
 /** A whole request: header + body + extension area, with len and total_extlen computed. */
-export function request(opcode: number, body: Uint8Array = new Uint8Array(0), f: HeaderFields = {}, ext = new Uint8Array(0)): Uint8Array {
+export function request(opcode: number, body: Uint8Array = new Uint8Array(0), f: HeaderFields = {}, ext: Uint8Array = new Uint8Array(0)): Uint8Array {
   const len = 40 + body.length + ext.length;
   return concat(inHeader(opcode, f.len ?? len, { ...f, total_extlen: f.total_extlen ?? ext.length / 8 }), body, ext);
 }
