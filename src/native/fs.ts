@@ -788,14 +788,20 @@ function nextWaitId(): number {
   return lastWaitId;
 }
 
-/** Run a possibly waiting call; aborting `signal` ends the wait with EINTR. */
-function cancellable<T>(signal: AbortSignal | undefined, call: (waitId: number) => Promise<T>): Promise<T> {
+/**
+ * Run a possibly waiting call; aborting `signal` ends a wait still in progress with EINTR (a call
+ * that already completed keeps its result). An already aborted signal rejects EINTR at once.
+ */
+function cancellable<T>(syscall: string, signal: AbortSignal | undefined, call: (waitId: number) => Promise<T>): Promise<T> {
   if (signal === undefined) return call(0);
+  if (signal.aborted) {
+    const e = Object.assign(new Error(`${syscall}: Interrupted system call (EINTR)`), { code: 'EINTR', errno: os.constants.errno.EINTR, syscall });
+    return Promise.reject(e);
+  }
   const id = nextWaitId();
   const onAbort = () => fs.cancelBlocking(id);
   const p = call(id);
-  if (signal.aborted) onAbort();
-  else signal.addEventListener('abort', onAbort, { once: true });
+  signal.addEventListener('abort', onAbort, { once: true });
   const done = () => signal.removeEventListener('abort', onAbort);
   p.then(done, done);
   return p;
@@ -808,7 +814,7 @@ function cancellable<T>(signal: AbortSignal | undefined, call: (waitId: number) 
  * `signal` ends the wait with EINTR (FUSE_INTERRUPT). Resolves to struct flock after the call.
  */
 export function fcntlLock(fd: number, cmd: number, lock: Flock, signal?: AbortSignal, ctx?: CallContext): Promise<FlockResult> {
-  return cancellable(signal, (id) => fs.fcntlLock(fd, cmd, lock.type, lock.whence, lock.start, lock.len, id, ctx));
+  return cancellable('fcntl', signal, (id) => fs.fcntlLock(fd, cmd, lock.type, lock.whence, lock.start, lock.len, id, ctx));
 }
 /**
  * flock(fd, op): without LOCK_NB it waits on a thread of its own; aborting `signal` ends the wait
@@ -817,7 +823,7 @@ export function fcntlLock(fd: number, cmd: number, lock: Flock, signal?: AbortSi
  * closing the fd releases it.)
  */
 export function flock(fd: number, op: number, signal?: AbortSignal, ctx?: CallContext): Promise<void> {
-  return cancellable(signal, (id) => fs.flock(fd, op, id, ctx));
+  return cancellable('flock', signal, (id) => fs.flock(fd, op, id, ctx));
 }
 
 // ---- process limits and the pool ----

@@ -102,7 +102,7 @@ test.serial('aborting a waiting F_OFD_SETLKW rejects EINTR and does not take the
   t.is(f.poolStats().waiters, 0);
   await f.fcntlLock(holder, f.F_OFD_SETLK, unlock());
   t.is((await f.fcntlLock(probe, f.F_OFD_GETLK, wr())).type, f.F_UNLCK, 'nobody holds it');
-  // An already aborted signal: no lock even when it is free.
+  // An already aborted signal: rejected before the call, no lock even when it is free.
   const pre = new AbortController();
   pre.abort();
   await t.throwsAsync(f.fcntlLock(waiter, f.F_OFD_SETLKW, wr(), pre.signal), { code: 'EINTR' });
