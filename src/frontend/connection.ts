@@ -50,8 +50,13 @@ export class VhostUserConnection {
   private rxEnd = 0;
   /** Absolute stream position of rx[rxStart]. */
   private rxPos = 0;
-  /** fds received with the chunk that started at absolute position `pos`. */
-  private rxFds: Array<{ pos: number; fds: number[] }> = [];
+  /**
+   * fds received with the chunk that ended at absolute stream position `end`. A unix stream read
+   * may glue fd-less messages before the one that carries fds, but stops right after the segment
+   * with fds; so the fds belong to the last message that starts before `end`: the one with
+   * start < end <= its own end.
+   */
+  private rxFds: Array<{ end: number; fds: number[] }> = [];
   private readonly chunk = new Uint8Array(RECV_CHUNK);
   private waiters: Waiter[] = [];
   private replies: VhostUserMessage[] = [];
@@ -213,8 +218,8 @@ export class VhostUserConnection {
         this.fail(new FrontendError('VHOST_USER_DISCONNECTED', 'the back-end closed the connection'));
         return;
       }
-      if (r.fds.length > 0) this.rxFds.push({ pos: this.rxPos + (this.rxEnd - this.rxStart), fds: r.fds });
       this.append(this.chunk.subarray(0, r.bytes));
+      if (r.fds.length > 0) this.rxFds.push({ end: this.rxPos + (this.rxEnd - this.rxStart), fds: r.fds });
       if (r.bytes < this.chunk.byteLength) break;
     }
     this.deliver();
@@ -245,7 +250,7 @@ export class VhostUserConnection {
       if (!split.complete) return;
       const end = this.rxPos + split.consumed;
       const fds: number[] = [];
-      while (this.rxFds.length > 0 && this.rxFds[0]!.pos < end) fds.push(...this.rxFds.shift()!.fds);
+      while (this.rxFds.length > 0 && this.rxFds[0]!.end <= end) fds.push(...this.rxFds.shift()!.fds);
       const msg: VhostUserMessage = { header: split.header, payload: split.payload.slice(), fds };
       this.rxStart += split.consumed;
       this.rxPos = end;
