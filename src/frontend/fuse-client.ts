@@ -136,7 +136,7 @@ export class FuseClient {
    * Send one request and return the reply body (after fuse_out_header). `replyMax` is the writable
    * length offered for the body; null sends no writable buffer and expects no reply.
    */
-  async raw(opcode: number, nodeid: bigint, parts: Uint8Array[], replyMax: number | null, queue = this.queue): Promise<Uint8Array> {
+  async raw(opcode: number, nodeid: bigint, parts: Uint8Array[], replyMax: number | null, queue = this.queue, replyOptional = false): Promise<Uint8Array> {
     const unique = this.nextUnique;
     this.nextUnique += 2n;
     let ext: Uint8Array | undefined;
@@ -156,6 +156,7 @@ export class FuseClient {
       total_extlen: ext ? ext.length / 8 : 0,
     });
     const { usedLen, data } = await this.transport.request(queue, [header, ...body], replyMax === null ? 0 : OUT + replyMax);
+    if (replyOptional && usedLen === 0) return new Uint8Array(0);
     if (replyMax === null) {
       check(usedLen === 0, 'FUSE_BAD_REPLY', () => `${fuseOpcodeName(opcode)}: ${usedLen} bytes written, no reply expected`);
       return new Uint8Array(0);
@@ -198,8 +199,9 @@ export class FuseClient {
     return out;
   }
 
+  /** DESTROY. Daemons differ: ours replies, the Rust virtiofsd completes the chain with no reply; both are accepted. */
   async destroy(): Promise<void> {
-    await this.empty(Op.FUSE_DESTROY, 0n, []);
+    await this.raw(Op.FUSE_DESTROY, 0n, [], 0, this.queue, true);
     this.initOut = undefined;
   }
 

@@ -12,8 +12,9 @@
  * the file system increments that node's lookup count by one. forget(nodeid, n) and each batchForget item
  * decrement it by n; when it reaches zero the kernel holds no reference and the nodeid may be released
  * (and later reused with a different generation). A reply carrying nodeid 0 (a negative lookup) hands no
- * reference. The root (FUSE_ROOT_ID) is never forgotten for good. An entry the server fails to deliver
- * is forgotten by the server on the file system's behalf, so counts never drift.
+ * reference. The root (FUSE_ROOT_ID) is never forgotten for good. The server delivers every READDIRPLUS
+ * entry the sink accepted, even when the file system throws afterwards (the reply then carries the
+ * entries so far), so accepted references always reach the kernel.
  *
  * Ids are bigint: nodeid, fh, generation, offsets and lock owners can use all 64 bits.
  */
@@ -112,8 +113,9 @@ export interface DirentPlusSink {
   fits(nameLen: number): boolean;
   /**
    * Append one record with its entry. `entry` null (for "." and "..") sends nodeid 0: no reference.
-   * Returns false, writing nothing, when it does not fit: the file system must then undo the lookup
-   * reference it took for `entry` (check fits() before looking up to avoid that).
+   * Returns false, writing nothing, when it does not fit (and throws EIO for an invalid name): either
+   * way the entry was not accepted and the file system must undo the lookup reference it took for
+   * `entry` (check fits() before looking up to avoid that).
    */
   add(d: DirEntry, entry: Entry | null): boolean;
   readonly count: number;

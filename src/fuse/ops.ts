@@ -21,6 +21,7 @@ import {
   RENAME_EXCHANGE,
   RENAME_NOREPLACE,
   RENAME_WHITEOUT,
+  XATTR_LIST_MAX,
   XATTR_NAME_MAX,
   XATTR_SIZE_MAX,
 } from '../../protocol/fuse-opcodes.js';
@@ -77,7 +78,7 @@ async function readdirCommon(q: Request, fs: FileSystem, plus: boolean): Promise
   q.w.writeAt(hdr, S.fuse_out_header.toBytes({ len: S.fuse_out_header.size + sink.bytes, error: 0, unique: q.h.unique }));
 }
 
-async function getxattrLike(q: Request, size: number, value: Uint8Array, max: number): Promise<void> {
+function getxattrLike(q: Request, size: number, value: Uint8Array, max: number): void {
   if (value.length > max) throw new FuseError('E2BIG', `xattr value/list of ${value.length} bytes`);
   if (size === 0) return q.ok(part(S.fuse_getxattr_out, { size: value.length }));
   if (value.length > size) throw new FuseError('ERANGE');
@@ -205,12 +206,12 @@ export const OPS: Readonly<Partial<Record<number, OpHandler>>> = {
     const name = soleCString(q.rest(XATTR_NAME_MAX + 1, 'getxattr', 'ERANGE'), 'xattr name');
     if (name.length === 0) throw new FuseError('ERANGE', 'empty xattr name');
     const value = await fs.getxattr(q.ctx, q.h.nodeid, name, a.size);
-    await getxattrLike(q, a.size, value, XATTR_SIZE_MAX);
+    getxattrLike(q, a.size, value, XATTR_SIZE_MAX);
   },
   [Op.FUSE_LISTXATTR]: async (q, fs) => {
     const a = q.arg(S.fuse_getxattr_in);
     const list = await fs.listxattr(q.ctx, q.h.nodeid, a.size);
-    await getxattrLike(q, a.size, list, Number.MAX_SAFE_INTEGER);
+    getxattrLike(q, a.size, list, XATTR_LIST_MAX);
   },
   [Op.FUSE_REMOVEXATTR]: async (q, fs) => {
     const name = soleCString(q.rest(XATTR_NAME_MAX + 1, 'removexattr', 'ERANGE'), 'xattr name');

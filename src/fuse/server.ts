@@ -138,7 +138,7 @@ export class FuseServer {
     }
     const w = new SegmentWriter(writable);
     try {
-      debug('unique=%s %s nodeid=%s len=%d pid=%d', h.unique, fuseOpcodeName(h.opcode), h.nodeid, h.len, h.pid);
+      if (debug.enabled) debug('unique=%s %s nodeid=%s len=%d pid=%d', String(h.unique), fuseOpcodeName(h.opcode), String(h.nodeid), h.len, h.pid);
       return await this.dispatch(h, r, w, queue);
     } catch (e) {
       return this.replyError(h, w, e);
@@ -241,21 +241,21 @@ export class FuseServer {
   private replyError(h: FuseInHeader, w: SegmentWriter, e: unknown): number {
     const name = fuseOpcodeName(h.opcode);
     if (NO_REPLY.has(h.opcode)) {
-      warn('unique=%s %s failed (no reply due): %s', h.unique, name, (e as Error)?.message ?? e);
+      warn('unique=%s %s failed (no reply due): %s', String(h.unique), name, (e as Error)?.message ?? e);
       return 0;
     }
     let errno: number;
     if (e instanceof ProtocolError) {
       errno = Errno.EINVAL;
-      warn('unique=%s %s malformed (%s): %s', h.unique, name, e.code, e.message);
+      warn('unique=%s %s malformed (%s): %s', String(h.unique), name, e.code, e.message);
     } else {
       errno = errnoOf(e);
-      if (errno === Errno.EIO && !(e instanceof FuseError)) warn('unique=%s %s: unexpected error: %O', h.unique, name, e);
-      else debug('unique=%s %s -> %s', h.unique, name, errnoName(errno));
+      if (errno === Errno.EIO && !(e instanceof FuseError)) warn('unique=%s %s: unexpected error: %O', String(h.unique), name, e);
+      else debug('unique=%s %s -> %s', String(h.unique), name, errnoName(errno));
     }
     w.reset();
     if (w.available < fuse_out_header.size) {
-      warn('unique=%s %s: no room for a reply (%d writable bytes)', h.unique, name, w.capacity);
+      warn('unique=%s %s: no room for a reply (%d writable bytes)', String(h.unique), name, w.capacity);
       return 0;
     }
     w.writeStruct(fuse_out_header, { len: fuse_out_header.size, error: -errno, unique: h.unique });

@@ -148,6 +148,10 @@ test('error replies carry errno and name; requests before INIT are EIO', async (
   t.like(e2, { errno: 38, code: 'ENOSYS', opcode: 1 });
   await c.destroy();
   t.is(c.flags, 0n);
+  // The Rust virtiofsd completes DESTROY with no reply at all: accepted too.
+  const silent: FuseTransport = { request: async () => ({ usedLen: 0, data: new Uint8Array(0) }) };
+  await t.notThrowsAsync(new FuseClient(silent).destroy());
+  await t.throwsAsync(new FuseClient(silent).statfs(), { instanceOf: ProtocolError, message: /used length 0/ });
 });
 
 test('lookup counts: lookup/create/readdirplus take references, forget/batchForget return them', async (t) => {
