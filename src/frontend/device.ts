@@ -76,6 +76,14 @@ export interface FrontendOptions {
   watchdogMs?: number;
   /** Stop after SET_OWNER + SET_FEATURES (no memory, no queues): for tests of the handshake. */
   negotiateOnly?: boolean;
+  /**
+   * 'simple' (default): negotiate, SET_FEATURES, memory, then per queue NUM/BASE/ADDR/KICK/CALL
+   * and ENABLE. 'qemu10': what QEMU 10 does (FACTS.md): at creation GET_FEATURES again,
+   * SET_VRING_CALL + SET_VRING_ERR per queue and RESET_DEVICE; at start RESET_DEVICE,
+   * SET_FEATURES, memory, per queue NUM/BASE/ADDR/KICK (no new CALL: it must survive the reset),
+   * then ENABLE.
+   */
+  sequence?: 'simple' | 'qemu10';
 }
 
 /** A request the back-end sent on its channel (its fds were closed; `fdCount` says how many came). */
@@ -106,6 +114,8 @@ export class VhostUserFrontend {
 
   private readonly opts: FrontendOptions;
   private backendConn: VhostUserConnection | null = null;
+  /** SET_VRING_ERR eventfds ('qemu10' sequence). */
+  private errFds: number[] = [];
   private closed = false;
 
   private constructor(conn: VhostUserConnection, opts: FrontendOptions) {
@@ -151,6 +161,7 @@ export class VhostUserFrontend {
 
   private async handshake(): Promise<void> {
     const o = this.opts;
+    const qemu = o.sequence === 'qemu10';
     this.offeredFeatures = await this.getU64(FrontendReq.GET_FEATURES);
     if (hasFeature(this.offeredFeatures, VHOST_USER_F_PROTOCOL_FEATURES)) {
       this.offeredProtocolFeatures = await this.getU64(FrontendReq.GET_PROTOCOL_FEATURES);
@@ -169,10 +180,27 @@ export class VhostUserFrontend {
     if (o.eventIdx ?? true) want |= featureBit(VIRTIO_RING_F_EVENT_IDX);
     if (o.indirect ?? true) want |= featureBit(VIRTIO_RING_F_INDIRECT_DESC);
     this.ackedFeatures = this.offeredFeatures & want;
+    const reset = this.hasProtocolFeature(PF.RESET_DEVICE);
+    if (qemu) {
+      // Device creation: QEMU reads the features again and hands over call/err eventfds before
+      // the guest driver exists, then resets; the rings come later without a new SET_VRING_CALL.
+      await this.getU64(FrontendReq.GET_FEATURES);
+      for (let i = 0; i < queues; i++) {
+        const q = this.createQueue(i);
+        await this.send(FrontendReq.SET_VRING_CALL, encodeVringFdPayload({ index: i, noFd: false }), [q.callFd]);
+        const err = native.eventfd(0, native.EFD_NONBLOCK);
+        this.errFds.push(err);
+        await this.send(FrontendReq.SET_VRING_ERR, encodeVringFdPayload({ index: i, noFd: false }), [err]);
+      }
+      if (reset) await this.send(FrontendReq.RESET_DEVICE);
+      if (o.negotiateOnly) return;
+      // The guest driver starts.
+      if (reset) await this.send(FrontendReq.RESET_DEVICE);
+    }
     await this.send(FrontendReq.SET_FEATURES, encodeU64(this.ackedFeatures));
     if (o.negotiateOnly) return;
     await this.setupMemory();
-    for (let i = 0; i < queues; i++) await this.setupQueue(i);
+    for (let i = 0; i < queues; i++) await this.setupQueue(i, 0, { call: !qemu, keep: qemu });
     if (hasFeature(this.ackedFeatures, VHOST_USER_F_PROTOCOL_FEATURES)) {
       for (let i = 0; i < queues; i++) await this.send(FrontendReq.SET_VRING_ENABLE, encodeVringState({ index: i, num: 1 }));
     }
@@ -232,10 +260,9 @@ export class VhostUserFrontend {
     await this.send(FrontendReq.REM_MEM_REG, encodeSingleMemoryRegion(this.memory.describe(i)));
   }
 
-  /** Create queue `i` in guest memory and hand it to the back-end (NUM, BASE, ADDR, KICK, CALL). */
-  async setupQueue(i: number, base = 0): Promise<SplitVirtqueueDriver> {
-    const old = this.queues[i];
-    if (old !== undefined) old.close();
+  /** Create (or re-create) the driver of queue `i` in guest memory; nothing is sent. */
+  createQueue(i: number, base = 0): SplitVirtqueueDriver {
+    this.queues[i]?.close();
     const q = new SplitVirtqueueDriver(this.memory, {
       index: i,
       size: this.opts.queueSize ?? 256,
@@ -246,12 +273,23 @@ export class VhostUserFrontend {
       watchdogMs: this.opts.watchdogMs,
     });
     this.queues[i] = q;
+    return q;
+  }
+
+  /**
+   * Hand queue `i` to the back-end: SET_VRING_NUM, SET_VRING_BASE, SET_VRING_ADDR, SET_VRING_KICK
+   * and (unless `call` is false) SET_VRING_CALL, then listen for calls. A new driver is created
+   * unless `keep` is set and one exists (QEMU's order, where the call fd went over at creation).
+   */
+  async setupQueue(i: number, base = 0, opts: { call?: boolean; keep?: boolean } = {}): Promise<SplitVirtqueueDriver> {
+    const existing = this.queues[i];
+    const q = opts.keep === true && existing !== undefined ? existing : this.createQueue(i, base);
     const a = q.userAddrs;
     await this.send(FrontendReq.SET_VRING_NUM, encodeVringState({ index: i, num: q.size }));
     await this.send(FrontendReq.SET_VRING_BASE, encodeVringState({ index: i, num: base }));
     await this.send(FrontendReq.SET_VRING_ADDR, encodeVringAddr({ index: i, flags: 0, descUserAddr: a.desc, usedUserAddr: a.used, availUserAddr: a.avail, logGuestAddr: 0n }));
     await this.send(FrontendReq.SET_VRING_KICK, encodeVringFdPayload({ index: i, noFd: false }), [q.kickFd]);
-    await this.send(FrontendReq.SET_VRING_CALL, encodeVringFdPayload({ index: i, noFd: false }), [q.callFd]);
+    if (opts.call ?? true) await this.send(FrontendReq.SET_VRING_CALL, encodeVringFdPayload({ index: i, noFd: false }), [q.callFd]);
     q.start();
     return q;
   }
@@ -335,7 +373,8 @@ export class VhostUserFrontend {
     this.closed = true;
     this.conn.close();
     this.backendConn?.close();
-    for (const q of this.queues) q.close();
+    for (const q of this.queues) q?.close();
+    this.errFds.forEach(native.closeQuietly);
     this.memory.close();
   }
 }

@@ -152,7 +152,9 @@ async function scenario(t: ExecutionContext, bin: string, opts: Omit<FrontendOpt
   const d = startDaemon(bin);
   let dev: VhostUserFrontend | undefined;
   try {
-    dev = await VhostUserFrontend.connect({ socketPath: d.socket, connectTimeoutMs: 10_000, ...opts });
+    t.timeout(20_000);
+    // No watchdog: every completion must come through a real call notification.
+    dev = await VhostUserFrontend.connect({ socketPath: d.socket, connectTimeoutMs: 10_000, watchdogMs: 0, ...opts });
     const ringBytes = dev.memory.allocatedBytes;
     await fuseInit(t, dev, 1n, reqOpts);
     // Queue depth: many GETATTRs in one tick share a kick; they all complete.
@@ -186,6 +188,21 @@ register('handshake as QEMU 10 does; FUSE_INIT and GETATTR through ADD_MEM_REG m
   t.is(dev.maxMemSlots, 509);
   t.true(dev.hasProtocolFeature(PF.REPLY_ACK));
   t.true(dev.hasFeature(VIRTIO_RING_F_EVENT_IDX));
+});
+
+register('the exact QEMU 10 sequence: call fds sent at creation survive RESET_DEVICE', async (t, bin) => {
+  const dev = await scenario(t, bin, { sequence: 'qemu10', queueSize: 1024 });
+  const q = ['SET_VRING_NUM', 'SET_VRING_BASE', 'SET_VRING_ADDR', 'SET_VRING_KICK'];
+  t.deepEqual(
+    dev.sent.slice(0, 28).map((s) => s.replace('VHOST_USER_', '')),
+    [
+      'GET_FEATURES', 'GET_PROTOCOL_FEATURES', 'SET_PROTOCOL_FEATURES', 'GET_QUEUE_NUM', 'GET_MAX_MEM_SLOTS',
+      'SET_BACKEND_REQ_FD', 'SET_OWNER', 'GET_FEATURES',
+      'SET_VRING_CALL', 'SET_VRING_ERR', 'SET_VRING_CALL', 'SET_VRING_ERR', 'RESET_DEVICE',
+      'RESET_DEVICE', 'SET_FEATURES', 'ADD_MEM_REG', ...q, ...q, 'SET_VRING_ENABLE', 'SET_VRING_ENABLE',
+      'SET_VRING_ENABLE', 'GET_VRING_BASE',
+    ],
+  );
 });
 
 register('SET_MEM_TABLE with two regions, no EVENT_IDX, indirect chains, rings in the second region', async (t, bin) => {
