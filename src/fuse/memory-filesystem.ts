@@ -67,7 +67,7 @@ export class MemoryFileSystem extends NullFileSystem {
   private handles = new Map<bigint, { nodeid: bigint; flags: number }>();
   private nextId = 2n;
   private nextFh = 1n;
-  private generation = 1n;
+  private readonly generation = 1n;
   private readonly t: number;
   private readonly want: bigint;
 
@@ -75,13 +75,6 @@ export class MemoryFileSystem extends NullFileSystem {
     super();
     this.t = opts.timeout ?? 1;
     this.want = opts.want ?? 0n;
-    this.reset();
-  }
-
-  private reset(): void {
-    this.nodes.clear();
-    this.handles.clear();
-    this.generation++;
     this.newNode(S_IFDIR | 0o755, { uid: 0, gid: 0 } as Context, FUSE_ROOT_ID, FUSE_ROOT_ID);
   }
 
@@ -188,8 +181,14 @@ export class MemoryFileSystem extends NullFileSystem {
   override async init(_info: InitInfo): Promise<bigint> {
     return this.want;
   }
+  /** The kernel let go (DESTROY, unmount, device reset): its references and open handles are gone, the tree stays. */
   override async destroy(): Promise<void> {
-    this.reset();
+    this.handles.clear();
+    for (const n of [...this.nodes.values()]) {
+      n.lookups = 0n;
+      n.opens = 0;
+      this.maybeFree(n);
+    }
   }
   override async lookup(_ctx: Context, parent: bigint, name: Buffer): Promise<Entry> {
     const p = this.dir(parent);

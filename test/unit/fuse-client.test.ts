@@ -176,6 +176,23 @@ test('lookup counts: lookup/create/readdirplus take references, forget/batchForg
   await c.releasedir(FUSE_ROOT_ID, dh);
 });
 
+test('DESTROY (unmount) drops the kernel references and handles, not the tree', async (t) => {
+  const { c, fs } = await setup();
+  const cr = await c.create(FUSE_ROOT_ID, 'keep', 0o644, O_RDWR | O_CREAT);
+  await c.write(cr.entry.nodeid, cr.open.fh, 0n, Buffer.from('kept'));
+  await c.unlink(FUSE_ROOT_ID, 'keep');
+  const cr2 = await c.create(FUSE_ROOT_ID, 'keep', 0o644, O_RDWR | O_CREAT);
+  await c.write(cr2.entry.nodeid, cr2.open.fh, 0n, Buffer.from('again'));
+  await c.destroy();
+  t.is(fs.lookupCount(cr.entry.nodeid), undefined, 'the unlinked, open file is freed');
+  t.is(fs.lookupCount(cr2.entry.nodeid), 0n);
+  await c.init();
+  const e = await c.lookup(FUSE_ROOT_ID, 'keep');
+  const o = await c.open(e.nodeid, 0);
+  t.is((await c.read(e.nodeid, o.fh, 0n, 10)).toString(), 'again');
+  t.is(await errno(c.read(e.nodeid, cr2.open.fh, 0n, 10)), 'EBADF', 'handles from before DESTROY are gone');
+});
+
 test('WRITE data segments travel as separate readable buffers', async (t) => {
   const { c, transport } = await setup();
   const cr = await c.create(FUSE_ROOT_ID, 'w', 0o644, O_RDWR | O_CREAT);
