@@ -141,7 +141,12 @@ export class FuseServer {
       if (debug.enabled) debug('unique=%s %s nodeid=%s len=%d pid=%d', String(h.unique), fuseOpcodeName(h.opcode), String(h.nodeid), h.len, h.pid);
       return await this.dispatch(h, r, w, queue);
     } catch (e) {
-      return this.replyError(h, w, e);
+      try {
+        return this.replyError(h, w, e);
+      } catch (again) {
+        warn('unique=%s: could not write an error reply: %s', String(h.unique), (again as Error)?.message);
+        return 0;
+      }
     }
   }
 
