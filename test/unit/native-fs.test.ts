@@ -555,3 +555,15 @@ test('an in-flight call keeps the process alive, an idle pool does not', (t) => 
   t.is(r.status, 0, r.stderr);
   t.is(r.stdout.trim(), 'done');
 });
+
+test('constants agree with Node\'s own (fs.constants, os.constants) wherever Node has them', (t) => {
+  const ours = f as unknown as Record<string, unknown>;
+  const theirs: Record<string, number> = { ...nodefs.constants };
+  let compared = 0;
+  for (const [k, v] of Object.entries(theirs)) {
+    if (!/^(O_|S_I|F_OK|R_OK|W_OK|X_OK)/.test(k) || ours[k] === undefined) continue;
+    t.is(ours[k], v, k);
+    compared++;
+  }
+  t.true(compared >= 25, `compared ${compared}`);
+});
