@@ -1,0 +1,113 @@
+/**
+ * Open files and directories: fh -> an fd opened for I/O, the nodeid it was opened for, and for a
+ * directory its read position. An fh is only valid with the nodeid it was opened on (a request naming
+ * another nodeid gets EBADF), and, like inodes, a handle is pinned by every operation on it, so RELEASE
+ * racing a READ (or a hostile guest releasing early) closes the fd only after the READ is done.
+ *
+ * fh values come from a counter that only grows; 0 is never used.
+ */
+import { FuseError } from '../fuse/errors.js';
+import type { Dirent64 } from '../native/fs.js';
+import { closeLogged } from './inode-store.js';
+import type { Sys } from './host.js';
+
+/** A directory's getdents64 stream: where the fd is, and records read ahead of that. */
+export class DirStream {
+  /** The d_off of the last record handed out (0 = the start): the fd's position as the guest knows it. */
+  pos = 0n;
+  /** Records read from the fd but not handed out yet. */
+  ahead: Dirent64[] = [];
+  /** getdents64 buffer, allocated at the first read. */
+  buf: Uint8Array | undefined;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /** Run fn after every earlier call on this stream (the fd position is shared state). */
+  serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+}
+
+export class Handle {
+  pins = 0;
+  released = false;
+  /** Waits in progress on this handle (flock), aborted when it is released. */
+  readonly waits = new Set<AbortController>();
+
+  constructor(
+    readonly fh: bigint,
+    readonly nodeid: bigint,
+    /** The fd I/O goes to (owned by the handle). */
+    readonly fd: number,
+    /** The flags the host fd was opened with. */
+    readonly hostFlags: number,
+    /** Set for directories. */
+    readonly dir: DirStream | undefined,
+  ) {}
+}
+
+export class HandleTable {
+  private readonly m = new Map<bigint, Handle>();
+  private next = 1n;
+
+  constructor(private readonly sys: Sys) {}
+
+  get size(): number {
+    return this.m.size;
+  }
+
+  add(nodeid: bigint, fd: number, hostFlags: number, isDir: boolean): Handle {
+    const h = new Handle(this.next++, nodeid, fd, hostFlags, isDir ? new DirStream() : undefined);
+    this.m.set(h.fh, h);
+    return h;
+  }
+
+  /** The handle, pinned: unpin() it when done. EBADF unless fh is open and belongs to nodeid. */
+  pin(fh: bigint, nodeid: bigint, want?: 'file' | 'dir'): Handle {
+    const h = this.m.get(fh);
+    if (h === undefined || h.nodeid !== nodeid) throw new FuseError('EBADF', `no fh ${fh} on nodeid ${nodeid}`);
+    if (want === 'dir' && h.dir === undefined) throw new FuseError('ENOTDIR', `fh ${fh} is not a directory`);
+    if (want === 'file' && h.dir !== undefined) throw new FuseError('EISDIR', `fh ${fh} is a directory`);
+    h.pins++;
+    return h;
+  }
+
+  unpin(h: Handle): void {
+    if (--h.pins === 0 && h.released) closeLogged(this.sys, h.fd);
+  }
+
+  async with<T>(fh: bigint, nodeid: bigint, want: 'file' | 'dir' | undefined, fn: (h: Handle) => Promise<T>): Promise<T> {
+    const h = this.pin(fh, nodeid, want);
+    try {
+      return await fn(h);
+    } finally {
+      this.unpin(h);
+    }
+  }
+
+  /** RELEASE: forget fh (EBADF as pin()); the fd closes once no operation uses it. Returns the handle. */
+  remove(fh: bigint, nodeid: bigint): Handle {
+    const h = this.m.get(fh);
+    if (h === undefined || h.nodeid !== nodeid) throw new FuseError('EBADF', `no fh ${fh} on nodeid ${nodeid}`);
+    this.drop(h);
+    return h;
+  }
+
+  /** Is any handle still open on nodeid? */
+  anyOn(nodeid: bigint): boolean {
+    for (const h of this.m.values()) if (h.nodeid === nodeid) return true;
+    return false;
+  }
+
+  clear(): void {
+    for (const h of [...this.m.values()]) this.drop(h);
+  }
+
+  private drop(h: Handle): void {
+    this.m.delete(h.fh);
+    h.released = true;
+    for (const w of h.waits) w.abort();
+    if (h.pins === 0) closeLogged(this.sys, h.fd);
+  }
+}

@@ -1,0 +1,364 @@
+/**
+ * The inode store: every inode the guest holds a reference to, by nodeid, with how to reach it on the
+ * host and its lookup count.
+ *
+ * Nodeids are handed out from a counter that only grows (the root is FUSE_ROOT_ID = 1), so a nodeid is
+ * never reused and every entry's generation is 0. One host inode has one nodeid while the guest holds
+ * it: an O_PATH-backed inode is found again by (st_dev, mount id, st_ino) — safe, because the open fd
+ * keeps the inode (and so its number) alive; a handle-backed inode by its file handle, whose generation
+ * tells a reused inode number apart. So hard links share a nodeid.
+ *
+ * Lifetimes. The lookup count is the kernel's (see the contract in src/fuse/filesystem.ts). At zero the
+ * inode leaves the maps at once (a new lookup makes a new nodeid), but its fd is closed only when no
+ * operation still uses it: every operation pins the inode it works on (acquire/release), so a FORGET
+ * racing a request — or a hostile guest forgetting early — can never make an fd number be reused under
+ * a call in flight. The root is never forgotten.
+ */
+import { FUSE_ROOT_ID } from '../../protocol/fuse-opcodes.js';
+import { FuseError } from '../fuse/errors.js';
+import { logger } from '../log.js';
+import * as native from '../native/fs.js';
+import type { Host, Sys } from './host.js';
+import type { InodeFileHandles } from './options.js';
+
+const log = logger('passthrough');
+
+/** What identifies a host inode while an fd keeps it alive. */
+export interface InodeIds {
+  dev: number;
+  mntId: bigint;
+  ino: bigint;
+}
+
+/** A file handle (struct file_handle as name_to_handle_at returned it) and the mount it belongs to. */
+export interface HostHandle {
+  bytes: Buffer;
+  mountId: bigint;
+  /** Map key: mount id and handle bytes. */
+  key: string;
+}
+
+export class Inode {
+  /** The kernel's references (lookup count). */
+  refcount: bigint;
+  /** Operations in flight on this inode. */
+  pins = 0;
+  /** Out of the maps (forgotten or store cleared): close the fd at the last unpin. */
+  removed = false;
+
+  constructor(
+    readonly nodeid: bigint,
+    readonly ids: InodeIds,
+    /** st_mode at lookup; only the file type (which never changes) is relied on. */
+    readonly mode: number,
+    /** An O_PATH fd, or -1 when the inode is held by `handle`. */
+    readonly fd: number,
+    readonly handle: HostHandle | undefined,
+    refcount: bigint,
+  ) {
+    this.refcount = refcount;
+  }
+
+  get type(): number {
+    return this.mode & native.S_IFMT;
+  }
+  get isDir(): boolean {
+    return this.type === native.S_IFDIR;
+  }
+}
+
+/** An O_PATH fd for an inode, valid until release(). */
+export interface InodeFd {
+  readonly inode: Inode;
+  readonly fd: number;
+  release(): void;
+}
+
+/**
+ * One fd per mount for open_by_handle_at. It must be a real open (not O_PATH), so it is a read-only
+ * open of the first directory or regular file met on that mount (in practice the mount's root, met
+ * first on the way in); reference-counted by the handle-backed inodes that need it.
+ */
+class MountFds {
+  private readonly m = new Map<bigint, { fd: number; refs: number }>();
+
+  constructor(private readonly host: Host) {}
+
+  fd(mountId: bigint): number {
+    const e = this.m.get(mountId);
+    if (e === undefined) throw new FuseError('ESTALE', `no mount fd for mount ${mountId}`);
+    return e.fd;
+  }
+
+  /** Take a reference on mountId's fd, opening one from `pathFd` (an O_PATH fd on that mount) if needed. */
+  async acquire(mountId: bigint, pathFd: number, mode: number): Promise<void> {
+    const e = this.m.get(mountId);
+    if (e !== undefined) {
+      e.refs++;
+      return;
+    }
+    const dir = (mode & native.S_IFMT) === native.S_IFDIR;
+    const fd = await this.host.reopen(pathFd, mode, native.O_RDONLY | native.O_NONBLOCK | (dir ? native.O_DIRECTORY : 0));
+    const again = this.m.get(mountId);
+    if (again !== undefined) {
+      again.refs++;
+      closeLogged(this.host.sys, fd);
+      return;
+    }
+    this.m.set(mountId, { fd, refs: 1 });
+  }
+
+  release(mountId: bigint): void {
+    const e = this.m.get(mountId);
+    if (e === undefined || --e.refs > 0) return;
+    this.m.delete(mountId);
+    closeLogged(this.host.sys, e.fd);
+  }
+
+  clear(): void {
+    for (const e of this.m.values()) closeLogged(this.host.sys, e.fd);
+    this.m.clear();
+  }
+}
+
+export function closeLogged(sys: Sys, fd: number): void {
+  sys.close(fd).catch((e: unknown) => log.warn(`close(${fd}) failed: ${(e as Error).message}`));
+}
+
+const idsKey = (i: InodeIds): string => `${i.dev}:${i.mntId}:${i.ino}`;
+
+export class InodeStore {
+  private readonly byNodeid = new Map<bigint, Inode>();
+  /** O_PATH-backed inodes only (see the file comment). */
+  private readonly byIds = new Map<string, Inode>();
+  private readonly byHandle = new Map<string, Inode>();
+  private nextNodeid = FUSE_ROOT_ID + 1n;
+  private readonly mounts: MountFds;
+  /** Mount ids we already warned about (no file handles there). */
+  private readonly warned = new Set<bigint>();
+
+  constructor(
+    private readonly host: Host,
+    /** May change to 'never' at init() when handles turn out not to work. */
+    public handles: InodeFileHandles,
+  ) {
+    this.mounts = new MountFds(host);
+  }
+
+  private get sys(): Sys {
+    return this.host.sys;
+  }
+
+  /** Inodes known (the root included). */
+  get size(): number {
+    return this.byNodeid.size;
+  }
+
+  get(nodeid: bigint): Inode | undefined {
+    return this.byNodeid.get(nodeid);
+  }
+
+  /** The inode for nodeid, pinned: release() it when done. EBADF for a nodeid we never gave out (or forgot). */
+  pin(nodeid: bigint): Inode {
+    const inode = this.byNodeid.get(nodeid);
+    if (inode === undefined) throw new FuseError('EBADF', `unknown nodeid ${nodeid}`);
+    inode.pins++;
+    return inode;
+  }
+
+  unpin(inode: Inode): void {
+    if (--inode.pins === 0 && inode.removed) this.dispose(inode);
+  }
+
+  /** Pin nodeid and get an O_PATH fd for it (opened from its handle if it has no fd). */
+  async acquire(nodeid: bigint): Promise<InodeFd> {
+    return this.fdOf(this.pin(nodeid));
+  }
+
+  /** An O_PATH fd for an inode the caller has pinned; release() unpins it. */
+  async fdOf(inode: Inode): Promise<InodeFd> {
+    if (inode.fd >= 0) return { inode, fd: inode.fd, release: () => this.unpin(inode) };
+    const h = inode.handle!;
+    let fd: number;
+    try {
+      fd = await this.sys.openByHandleAt(this.mounts.fd(h.mountId), h.bytes, native.O_PATH);
+    } catch (e) {
+      this.unpin(inode);
+      throw e;
+    }
+    let done = false;
+    return {
+      inode,
+      fd,
+      release: () => {
+        if (done) return;
+        done = true;
+        closeLogged(this.sys, fd);
+        this.unpin(inode);
+      },
+    };
+  }
+
+  /** Run fn with an O_PATH fd of nodeid. */
+  async with<T>(nodeid: bigint, fn: (fd: number, inode: Inode) => Promise<T>): Promise<T> {
+    const h = await this.acquire(nodeid);
+    try {
+      return await fn(h.fd, h.inode);
+    } finally {
+      h.release();
+    }
+  }
+
+  /** Install the root (the shared directory): O_PATH-backed always, never forgotten. Takes ownership of fd. */
+  setRoot(fd: number, st: native.Statx): Inode {
+    const root = new Inode(FUSE_ROOT_ID, idsOf(st), st.mode, fd, undefined, 2n);
+    this.byNodeid.set(FUSE_ROOT_ID, root);
+    this.byIds.set(idsKey(root.ids), root);
+    return root;
+  }
+
+  get root(): Inode | undefined {
+    return this.byNodeid.get(FUSE_ROOT_ID);
+  }
+
+  /** One more lookup reference on an inode the caller holds (pinned). */
+  ref(inode: Inode): Inode {
+    if (inode.removed) throw new FuseError('ESTALE', `nodeid ${inode.nodeid} was forgotten meanwhile`);
+    inode.refcount++;
+    return inode;
+  }
+
+  /**
+   * The inode `pathFd` (an O_PATH fd just opened, never a symlink followed) refers to, with one more
+   * lookup reference: the known one, or a new one. Consumes pathFd (kept by a new fd-backed inode,
+   * closed otherwise), also on failure.
+   */
+  async resolve(pathFd: number, st: native.Statx): Promise<Inode> {
+    let owned = true;
+    try {
+      const ids = idsOf(st);
+      const handle = this.handles === 'never' ? undefined : await this.makeHandle(pathFd, st);
+      if (handle !== undefined) {
+        const known = this.byHandle.get(handle.key);
+        if (known !== undefined) return this.ref(known);
+        const usable = await this.mountFor(handle, pathFd, st.mode);
+        if (usable) {
+          const again = this.byHandle.get(handle.key);
+          if (again !== undefined) {
+            this.mounts.release(handle.mountId);
+            return this.ref(again);
+          }
+          return this.add(new Inode(this.nextNodeid++, ids, st.mode, -1, handle, 1n));
+        }
+      }
+      const known = this.byIds.get(idsKey(ids));
+      if (known !== undefined && !known.removed) return this.ref(known);
+      owned = false;
+      return this.add(new Inode(this.nextNodeid++, ids, st.mode, pathFd, undefined, 1n));
+    } finally {
+      if (owned) closeLogged(this.sys, pathFd);
+    }
+  }
+
+  /**
+   * Drop n lookup references (saturating, as the kernel may over-forget after a failed delivery).
+   * At zero the inode is forgotten; the root never is. Unknown nodeids are ignored.
+   */
+  forget(nodeid: bigint, n: bigint): void {
+    const inode = this.byNodeid.get(nodeid);
+    if (inode === undefined) return;
+    if (nodeid === FUSE_ROOT_ID) {
+      inode.refcount = inode.refcount > n ? inode.refcount - n : 1n;
+      return;
+    }
+    inode.refcount = inode.refcount > n ? inode.refcount - n : 0n;
+    if (inode.refcount === 0n) this.remove(inode);
+  }
+
+  /** Forget everything (DESTROY). Inodes in use are closed when their last operation ends. */
+  clear(): void {
+    for (const inode of [...this.byNodeid.values()]) this.remove(inode);
+    this.mounts.clear();
+  }
+
+  /**
+   * Decide whether file handles work here (init): 'prefer' falls back to 'never', 'mandatory' throws.
+   * When they work, the root directory becomes the mount fd of its own mount (held by the root).
+   */
+  async checkHandles(rootFd: number, st: native.Statx): Promise<void> {
+    if (this.handles === 'never') return;
+    let why: string;
+    try {
+      const h = await this.sys.nameToHandleAt(rootFd, '', native.AT_EMPTY_PATH);
+      await this.mounts.acquire(h.mountId, rootFd, st.mode);
+      try {
+        closeLogged(this.sys, await this.sys.openByHandleAt(this.mounts.fd(h.mountId), h.handle, native.O_PATH));
+        return;
+      } catch (e) {
+        this.mounts.release(h.mountId);
+        throw e;
+      }
+    } catch (e) {
+      why = `${(e as { code?: string }).code ?? ''} ${(e as Error).message}`;
+    }
+    if (this.handles === 'mandatory') throw new FuseError('EOPNOTSUPP', `--inode-file-handles=mandatory, but file handles do not work on the shared directory: ${why}`);
+    log.warn(`file handles do not work on the shared directory (${why}): using O_PATH fds`);
+    this.handles = 'never';
+  }
+
+  private add(inode: Inode): Inode {
+    this.byNodeid.set(inode.nodeid, inode);
+    if (inode.handle !== undefined) this.byHandle.set(inode.handle.key, inode);
+    else this.byIds.set(idsKey(inode.ids), inode);
+    return inode;
+  }
+
+  private remove(inode: Inode): void {
+    if (inode.removed) return;
+    inode.removed = true;
+    this.byNodeid.delete(inode.nodeid);
+    if (inode.handle !== undefined) {
+      if (this.byHandle.get(inode.handle.key) === inode) this.byHandle.delete(inode.handle.key);
+    } else if (this.byIds.get(idsKey(inode.ids)) === inode) {
+      this.byIds.delete(idsKey(inode.ids));
+    }
+    if (inode.pins === 0) this.dispose(inode);
+  }
+
+  private dispose(inode: Inode): void {
+    if (inode.fd >= 0) closeLogged(this.sys, inode.fd);
+    if (inode.handle !== undefined) this.mounts.release(inode.handle.mountId);
+  }
+
+  /** A file handle for pathFd, or undefined where the filesystem has none ('prefer'). */
+  private async makeHandle(pathFd: number, st: native.Statx): Promise<HostHandle | undefined> {
+    try {
+      const h = await this.sys.nameToHandleAt(pathFd, '', native.AT_EMPTY_PATH);
+      return { bytes: h.handle, mountId: h.mountId, key: `${h.mountId}:${h.handle.toString('hex')}` };
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code !== 'EOPNOTSUPP' && code !== 'ENOTSUP' && code !== 'EOVERFLOW') throw e;
+      if (this.handles === 'mandatory') throw new FuseError('EOPNOTSUPP', `no file handle for an inode on mount ${st.mntId} (${code})`);
+      if (!this.warned.has(st.mntId)) {
+        this.warned.add(st.mntId);
+        log.warn(`no file handles on mount ${st.mntId} (${code}): using O_PATH fds there`);
+      }
+      return undefined;
+    }
+  }
+
+  /** Make sure the handle's mount has an fd; false ('prefer') when none can be opened. */
+  private async mountFor(handle: HostHandle, pathFd: number, mode: number): Promise<boolean> {
+    try {
+      await this.mounts.acquire(handle.mountId, pathFd, mode);
+      return true;
+    } catch (e) {
+      if (this.handles === 'mandatory') throw e;
+      return false;
+    }
+  }
+}
+
+export function idsOf(st: native.Statx): InodeIds {
+  return { dev: st.dev, mntId: st.mntId, ino: st.ino };
+}

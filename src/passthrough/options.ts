@@ -1,0 +1,91 @@
+/**
+ * PassthroughFs options, their defaults, and what a cache policy means for the guest: how long it may
+ * cache names and attributes, and the FOPEN_* bits its open files and directories get. The values are
+ * the Rust virtiofsd's (main.rs and passthrough/mod.rs), so a guest sees the same behaviour from both.
+ */
+import { FOPEN_CACHE_DIR, FOPEN_DIRECT_IO, FOPEN_KEEP_CACHE } from '../../protocol/fuse-flags.js';
+
+/** --cache: how much the guest may cache (see cachePolicy()). */
+export type CacheMode = 'auto' | 'always' | 'never' | 'metadata';
+/** --inode-file-handles: how an inode is remembered while the guest holds it. */
+export type InodeFileHandles = 'never' | 'prefer' | 'mandatory';
+
+export interface PassthroughOptions {
+  /** The directory to share. Opened once, at construction; the guest never reaches above it. */
+  sharedDir: string;
+  /** Default 'auto'. */
+  cache?: CacheMode;
+  /** Extended attributes (otherwise every xattr op answers ENOSYS, and the guest stops asking). Default false. */
+  xattr?: boolean;
+  /** POSIX ACLs (needs xattr; negotiates FUSE_POSIX_ACL, FUSE_DONT_MASK, FUSE_SETXATTR_EXT). Default false. */
+  posixAcl?: boolean;
+  /** Ask for FUSE_WRITEBACK_CACHE. Only safe when nobody else changes the shared directory. Default false. */
+  writeback?: boolean;
+  /** Flag directories on another mount with FUSE_ATTR_SUBMOUNT (needs FUSE_SUBMOUNTS). Default false. */
+  announceSubmounts?: boolean;
+  /** Pass the guest's O_DIRECT to the host (otherwise it is dropped). Default false. */
+  allowDirectIo?: boolean;
+  /** Offer READDIRPLUS (FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO). Default true. */
+  readdirplus?: boolean;
+  /** Negotiate FUSE_HANDLE_KILLPRIV_V2: we clear setuid/setgid on write, truncate and chown. Default true. */
+  killprivV2?: boolean;
+  /**
+   * 'never': every known inode holds an O_PATH fd. 'prefer': hold a file handle (name_to_handle_at)
+   * where the filesystem gives one, an O_PATH fd elsewhere. 'mandatory': a lookup fails when there is
+   * no handle. Default 'never' (as virtiofsd: an O_PATH fd costs one syscall less per operation).
+   */
+  inodeFileHandles?: InodeFileHandles;
+  /** Grow the native worker pool to this many threads (it never shrinks; process-wide). */
+  threadPoolSize?: number;
+}
+
+export type ResolvedOptions = Required<Omit<PassthroughOptions, 'threadPoolSize'>> & { threadPoolSize?: number };
+
+export function resolveOptions(o: PassthroughOptions): ResolvedOptions {
+  const posixAcl = o.posixAcl ?? false;
+  const r: ResolvedOptions = {
+    sharedDir: o.sharedDir,
+    cache: o.cache ?? 'auto',
+    xattr: (o.xattr ?? false) || posixAcl,
+    posixAcl,
+    writeback: o.writeback ?? false,
+    announceSubmounts: o.announceSubmounts ?? false,
+    allowDirectIo: o.allowDirectIo ?? false,
+    readdirplus: o.readdirplus ?? true,
+    killprivV2: o.killprivV2 ?? true,
+    inodeFileHandles: o.inodeFileHandles ?? 'never',
+  };
+  if (o.threadPoolSize !== undefined) r.threadPoolSize = o.threadPoolSize;
+  return r;
+}
+
+/** What a cache mode lets the guest keep. Timeouts in seconds. */
+export interface CachePolicy {
+  entryTimeout: number;
+  attrTimeout: number;
+  /** FOPEN_* for OPEN and CREATE replies. */
+  fileOpenFlags: number;
+  /** FOPEN_* for OPENDIR replies. */
+  dirOpenFlags: number;
+}
+
+const DAY = 86400;
+
+/**
+ * never: nothing is cached, file I/O bypasses the page cache (FOPEN_DIRECT_IO).
+ * auto: names and attributes for 1 s, data until the next open (close-to-open).
+ * metadata: names, attributes and directory contents for a day; file data never (FOPEN_DIRECT_IO).
+ * always: everything for a day, and data survives re-opens (FOPEN_KEEP_CACHE).
+ */
+export function cachePolicy(mode: CacheMode): CachePolicy {
+  switch (mode) {
+    case 'never':
+      return { entryTimeout: 0, attrTimeout: 0, fileOpenFlags: FOPEN_DIRECT_IO, dirOpenFlags: 0 };
+    case 'auto':
+      return { entryTimeout: 1, attrTimeout: 1, fileOpenFlags: 0, dirOpenFlags: 0 };
+    case 'metadata':
+      return { entryTimeout: DAY, attrTimeout: DAY, fileOpenFlags: FOPEN_DIRECT_IO, dirOpenFlags: FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE };
+    case 'always':
+      return { entryTimeout: DAY, attrTimeout: DAY, fileOpenFlags: FOPEN_KEEP_CACHE, dirOpenFlags: FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE };
+  }
+}

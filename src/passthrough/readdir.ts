@@ -1,0 +1,45 @@
+/**
+ * Reading a directory handle: getdents64 records handed out one at a time, resuming exactly where the
+ * guest asks. The offsets the guest sees are the host's d_off values, so READDIR at offset X continues
+ * after the record whose d_off was X, even across a RELEASEDIR/OPENDIR (lseek to a d_off is valid on a
+ * new open of the same directory). Records read ahead of what fit in a reply stay buffered for the
+ * next call at the same offset; any other offset seeks and drops them.
+ */
+import type { Dirent64 } from '../native/fs.js';
+import { SEEK_SET, parseDirents } from '../native/fs.js';
+import type { Handle } from './handles.js';
+import type { Sys } from './host.js';
+
+/** getdents64 buffer per open directory. */
+const DIRBUF = 32 * 1024;
+
+/** What the emitter did with a record: took it, skipped it (consumed, not sent), or had no room (stop). */
+export type Emitted = 'added' | 'skipped' | 'full';
+
+/**
+ * Feed the records of directory handle `h` after `offset` to `emit` until it answers 'full' or the
+ * directory ends. Serialized per handle (the fd position is shared).
+ */
+export function readDir(sys: Sys, h: Handle, offset: bigint, emit: (d: Dirent64) => Promise<Emitted>): Promise<void> {
+  const s = h.dir!;
+  return s.serialize(async () => {
+    if (offset !== s.pos) {
+      await sys.lseek(h.fd, offset, SEEK_SET);
+      s.pos = offset;
+      s.ahead = [];
+    }
+    for (;;) {
+      if (s.ahead.length === 0) {
+        s.buf ??= new Uint8Array(DIRBUF);
+        const n = await sys.getdents64(h.fd, s.buf);
+        if (n === 0) return;
+        // Reversed, so taking the next record is a pop().
+        s.ahead = parseDirents(s.buf, n).reverse();
+      }
+      const d = s.ahead[s.ahead.length - 1]!;
+      if ((await emit(d)) === 'full') return;
+      s.ahead.pop();
+      s.pos = d.off;
+    }
+  });
+}
