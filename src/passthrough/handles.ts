@@ -74,7 +74,7 @@ export class HandleTable {
   }
 
   unpin(h: Handle): void {
-    if (--h.pins === 0 && h.released) closeLogged(this.sys, h.fd);
+    if (--h.pins === 0 && h.released) void closeLogged(this.sys, h.fd);
   }
 
   async with<T>(fh: bigint, nodeid: bigint, want: 'file' | 'dir' | undefined, fn: (h: Handle) => Promise<T>): Promise<T> {
@@ -86,12 +86,14 @@ export class HandleTable {
     }
   }
 
-  /** RELEASE: forget fh (EBADF as pin()); the fd closes once no operation uses it. Returns the handle. */
-  remove(fh: bigint, nodeid: bigint): Handle {
+  /**
+   * RELEASE: forget fh (EBADF as pin()). The fd closes once no operation uses it; the promise resolves
+   * when it is closed now, or at once when an operation still holds it (it closes after that one).
+   */
+  remove(fh: bigint, nodeid: bigint): Promise<void> {
     const h = this.m.get(fh);
     if (h === undefined || h.nodeid !== nodeid) throw new FuseError('EBADF', `no fh ${fh} on nodeid ${nodeid}`);
-    this.drop(h);
-    return h;
+    return this.drop(h);
   }
 
   /** Is any handle still open on nodeid? */
@@ -101,13 +103,13 @@ export class HandleTable {
   }
 
   clear(): void {
-    for (const h of [...this.m.values()]) this.drop(h);
+    for (const h of [...this.m.values()]) void this.drop(h);
   }
 
-  private drop(h: Handle): void {
+  private async drop(h: Handle): Promise<void> {
     this.m.delete(h.fh);
     h.released = true;
     for (const w of h.waits) w.abort();
-    if (h.pins === 0) closeLogged(this.sys, h.fd);
+    if (h.pins === 0) await closeLogged(this.sys, h.fd);
   }
 }

@@ -102,7 +102,7 @@ class MountFds {
     const again = this.m.get(mountId);
     if (again !== undefined) {
       again.refs++;
-      closeLogged(this.host.sys, fd);
+      void closeLogged(this.host.sys, fd);
       return;
     }
     this.m.set(mountId, { fd, refs: 1 });
@@ -121,8 +121,9 @@ class MountFds {
   }
 }
 
-export function closeLogged(sys: Sys, fd: number): void {
-  sys.close(fd).catch((e: unknown) => log.warn(`close(${fd}) failed: ${(e as Error).message}`));
+/** Close an fd we own; a failure (EIO from a flush on close) is logged, never thrown. Resolves when closed. */
+export function closeLogged(sys: Sys, fd: number): Promise<void> {
+  return sys.close(fd).catch((e: unknown) => log.warn(`close(${fd}) failed: ${(e as Error).message}`));
 }
 
 const idsKey = (i: InodeIds): string => `${i.dev}:${i.mntId}:${i.ino}`;

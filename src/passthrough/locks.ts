@@ -26,14 +26,23 @@ import * as native from '../native/fs.js';
 import { fromFlock, lockRange } from './attr.js';
 import type { Handle } from './handles.js';
 import { closeLogged } from './inode-store.js';
-import type { Host } from './host.js';
+import type { Host, Sys } from './host.js';
 
 /** One owner's open file description on one inode. */
 class OwnerOfd {
   pins = 0;
   closed = false;
   readonly waits = new Set<AbortController>();
-  constructor(readonly fd: number) {}
+  /** Resolves once the fd is closed (its locks gone). */
+  readonly gone: Promise<void>;
+  private markGone!: () => void;
+  constructor(readonly fd: number) {
+    this.gone = new Promise((r) => (this.markGone = r));
+  }
+  /** Close the fd (now, or when the last user unpins). */
+  finish(sys: Sys): void {
+    void closeLogged(sys, this.fd).then(this.markGone);
+  }
 }
 
 /** How many interrupted-but-unseen request ids to remember (an INTERRUPT may overtake its request). */
@@ -85,19 +94,30 @@ export class Locks {
     await this.wait(unique, [h.waits], (signal) => this.host.sys.flock(h.fd, op, signal));
   }
 
-  /** FLUSH / RELEASE with a lock owner: the owner's POSIX locks on nodeid go (its description closes). */
-  releaseOwner(nodeid: bigint, owner: bigint): void {
+  /**
+   * FLUSH / RELEASE with a lock owner: the owner's POSIX locks on nodeid go (its description closes).
+   * Resolves when they are gone (waits of that owner are ended first).
+   */
+  async releaseOwner(nodeid: bigint, owner: bigint): Promise<void> {
     const key = `${nodeid}:${owner}`;
     const p = this.ofds.get(key);
     if (p === undefined) return;
     this.ofds.delete(key);
-    void p.then((o) => this.close(o), () => undefined);
+    let o: OwnerOfd;
+    try {
+      o = await p;
+    } catch {
+      return; // it never opened
+    }
+    this.close(o);
+    await o.gone;
   }
 
   /** The last handle on nodeid is gone: no owner can hold a lock there any more. */
-  releaseInode(nodeid: bigint): void {
+  async releaseInode(nodeid: bigint): Promise<void> {
     const prefix = `${nodeid}:`;
-    for (const key of [...this.ofds.keys()]) if (key.startsWith(prefix)) this.releaseOwner(nodeid, BigInt(key.slice(prefix.length)));
+    const keys = [...this.ofds.keys()].filter((k) => k.startsWith(prefix));
+    await Promise.all(keys.map((k) => this.releaseOwner(nodeid, BigInt(k.slice(prefix.length)))));
   }
 
   /** FUSE_INTERRUPT: end the wait of request `unique` with EINTR (now, or as soon as it starts). */
@@ -111,7 +131,7 @@ export class Locks {
   clear(): void {
     for (const key of [...this.ofds.keys()]) {
       const i = key.indexOf(':');
-      this.releaseOwner(BigInt(key.slice(0, i)), BigInt(key.slice(i + 1)));
+      void this.releaseOwner(BigInt(key.slice(0, i)), BigInt(key.slice(i + 1)));
     }
     for (const c of this.waiting.values()) c.abort();
     this.early.length = 0;
@@ -152,7 +172,7 @@ export class Locks {
       if (o.closed) throw new FuseError('EINTR', 'the lock owner closed the file meanwhile');
       return await fn(o);
     } finally {
-      if (--o.pins === 0 && o.closed) closeLogged(this.host.sys, o.fd);
+      if (--o.pins === 0 && o.closed) o.finish(this.host.sys);
     }
   }
 
@@ -173,8 +193,9 @@ export class Locks {
   }
 
   private close(o: OwnerOfd): void {
+    if (o.closed) return;
     o.closed = true;
     for (const c of o.waits) c.abort();
-    if (o.pins === 0) closeLogged(this.host.sys, o.fd);
+    if (o.pins === 0) o.finish(this.host.sys);
   }
 }

@@ -161,8 +161,7 @@ export class PassthroughFs extends NullFileSystem {
     if (this.closed) return;
     await this.destroy();
     this.closed = true;
-    closeLogged(this.sys, this.sharedFd);
-    closeLogged(this.sys, this.host.procSelfFd);
+    await Promise.all([closeLogged(this.sys, this.sharedFd), closeLogged(this.sys, this.host.procSelfFd)]);
   }
 
   // ---- session ----------------------------------------------------------------------------------
@@ -337,7 +336,7 @@ export class PassthroughFs extends NullFileSystem {
             try {
               await this.sys.ftruncate(wfd, a.size);
             } finally {
-              closeLogged(this.sys, wfd);
+              await closeLogged(this.sys, wfd);
             }
           }
         }
@@ -432,21 +431,23 @@ export class PassthroughFs extends NullFileSystem {
    */
   override async flush(_ctx: Context, nodeid: bigint, fh: bigint, lockOwner: bigint): Promise<void> {
     await this.handles.with(fh, nodeid, 'file', async (h) => {
-      this.locks.releaseOwner(nodeid, lockOwner);
+      await this.locks.releaseOwner(nodeid, lockOwner);
       await this.sys.close(await this.sys.dup(h.fd));
     });
   }
 
   override async release(_ctx: Context, nodeid: bigint, fh: bigint, _flags: number, releaseFlags: number, lockOwner?: bigint): Promise<void> {
     const h = this.handles.pin(fh, nodeid, 'file');
+    let closed: Promise<void>;
     try {
       if (releaseFlags & FUSE_RELEASE_FLOCK_UNLOCK) await this.sys.flock(h.fd, native.LOCK_UN).catch(() => undefined);
-      if (releaseFlags & FUSE_RELEASE_FLUSH && lockOwner !== undefined) this.locks.releaseOwner(nodeid, lockOwner);
-      this.handles.remove(fh, nodeid);
+      if (releaseFlags & FUSE_RELEASE_FLUSH && lockOwner !== undefined) await this.locks.releaseOwner(nodeid, lockOwner);
+      closed = this.handles.remove(fh, nodeid);
     } finally {
       this.handles.unpin(h);
     }
-    if (!this.handles.anyOn(nodeid)) this.locks.releaseInode(nodeid);
+    await closed;
+    if (!this.handles.anyOn(nodeid)) await this.locks.releaseInode(nodeid);
   }
 
   override async fsync(_ctx: Context, nodeid: bigint, fh: bigint, datasync: boolean): Promise<void> {
@@ -539,9 +540,14 @@ export class PassthroughFs extends NullFileSystem {
   }
 
   override async releasedir(_ctx: Context, nodeid: bigint, fh: bigint, _flags: number): Promise<void> {
-    this.handles.pin(fh, nodeid, 'dir');
-    const h = this.handles.remove(fh, nodeid);
-    this.handles.unpin(h);
+    const h = this.handles.pin(fh, nodeid, 'dir');
+    let closed: Promise<void>;
+    try {
+      closed = this.handles.remove(fh, nodeid);
+    } finally {
+      this.handles.unpin(h);
+    }
+    await closed;
   }
 
   override async fsyncdir(_ctx: Context, nodeid: bigint, fh: bigint, datasync: boolean): Promise<void> {
@@ -555,7 +561,7 @@ export class PassthroughFs extends NullFileSystem {
       try {
         await this.sys.syncfs(rfd);
       } finally {
-        closeLogged(this.sys, rfd);
+        await closeLogged(this.sys, rfd);
       }
     });
   }
