@@ -327,7 +327,7 @@ export class Backend {
 
   private async resetDevice(): Promise<void> {
     await this.quiesce(() => {
-      for (const v of this.vrings) v.reset();
+      for (const v of this.vrings) v.reset(true);
     });
     this.ackedFeatures = 0n;
     this.status = 0;

@@ -248,11 +248,17 @@ export class Vring {
     return base;
   }
 
-  /** Forget everything (RESET_DEVICE, disconnect). Call after drain(). */
-  reset(): void {
+  /**
+   * Forget the ring (RESET_DEVICE, disconnect). Call after drain(). RESET_DEVICE keeps the call and
+   * error fds: QEMU 10 sends SET_VRING_CALL once at device creation, then RESET_DEVICE, and never
+   * again when the rings start.
+   */
+  reset(keepNotifiers = false): void {
     this.stopKick();
-    this.setCall(undefined);
-    this.setErr(undefined);
+    if (!keepNotifiers) {
+      this.setCall(undefined);
+      this.setErr(undefined);
+    }
     this.size = 0;
     this.addrs = undefined;
     this.base = 0;

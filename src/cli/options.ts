@@ -1,0 +1,210 @@
+/**
+ * Command-line flags, compatible with the Rust virtiofsd's (and the legacy C virtiofsd's `-o`
+ * options), validated into one Options object. Every error names the flag and what would be valid.
+ */
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
+
+export type CacheMode = 'auto' | 'always' | 'never' | 'metadata';
+export type InodeFileHandles = 'never' | 'prefer' | 'mandatory';
+
+export interface Options {
+  socketPath?: string;
+  fd?: number;
+  socketGroup?: string;
+  sharedDir: string;
+  tag?: string;
+  cache: CacheMode;
+  threadPoolSize: number;
+  logLevel: LogLevel;
+  logFormat: 'text' | 'json';
+  syslog: boolean;
+  xattr: boolean;
+  posixAcl: boolean;
+  writeback: boolean;
+  readonly: boolean;
+  announceSubmounts: boolean;
+  allowDirectIo: boolean;
+  readdirplus: boolean;
+  killprivV2: boolean;
+  inodeFileHandles: InodeFileHandles;
+  rlimitNofile?: number;
+  persistent: boolean;
+  requestQueues: number;
+  sandbox: string;
+  seccomp: string;
+}
+
+export class UsageError extends Error {
+  readonly code = 'ERR_USAGE';
+}
+
+export const HELP = `Usage: virtiofsd-ts [OPTIONS] --socket-path PATH --shared-dir DIR
+A vhost-user virtio-fs back-end: serves DIR to a VM whose QEMU connects to PATH.
+
+Connection:
+  --socket-path PATH        listen on this unix socket (a stale socket file is replaced)
+  --fd FD                   use this inherited listening socket instead (as libvirt passes it)
+  --socket-group GROUP      group owning the socket file (mode 0660)
+  --tag TAG                 virtio-fs tag the device reports over GET_CONFIG (QEMU sets its own)
+  --persistent              after the front-end disconnects, serve the next one instead of exiting
+  --max-request-queues N    most request queues a front-end may use (default 16)
+
+Filesystem:
+  --shared-dir DIR          the directory to share (also -o source=DIR)
+  --cache MODE              auto | always | never | metadata (default auto)
+  --readonly                refuse every write with EROFS
+  --xattr / --no-xattr      extended attributes (default off, as virtiofsd)
+  --posix-acl               POSIX ACLs (implies --xattr)
+  --writeback               writeback caching in the guest
+  --allow-direct-io         honour the guest's O_DIRECT
+  --no-readdirplus          do not use READDIRPLUS
+  --announce-submounts      tell the guest about submounts (FUSE_SUBMOUNTS)
+  --killpriv-v2 / --no-killpriv-v2   FUSE_HANDLE_KILLPRIV_V2 (default on)
+  --inode-file-handles MODE never | prefer | mandatory (default prefer)
+  --rlimit-nofile N         raise RLIMIT_NOFILE to N at start
+
+Runtime:
+  --thread-pool-size N      threads for blocking filesystem calls (default 16)
+  --log-level LEVEL         error | warn | info | debug | trace | off (default info)
+  --log-format FORMAT       text | json (default text)
+  --syslog                  log to syslog (via logger(1)) instead of stderr
+  --sandbox MODE            accepted for compatibility; only "none" is implemented
+  --seccomp MODE            accepted for compatibility; not implemented
+  --print-capabilities      print the vhost-user.json capabilities libvirt reads, and exit
+  -V, --version             print the version and exit
+  -h, --help                print this help and exit
+
+Legacy -o options (C virtiofsd): source=DIR, cache=MODE, xattr, no_xattr, posix_acl, writeback,
+  no_writeback, announce_submounts, readdirplus, no_readdirplus, allow_direct_io, killpriv_v2,
+  no_killpriv_v2. -f and --foreground are accepted (we never daemonize); -d means --log-level=debug.
+`;
+
+function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${flag}: '${v}' is not one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
+function int(flag: string, v: string, min: number, max: number): number {
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`${flag}: '${v}' is not a whole number from ${min} to ${max}`);
+  return Number(v);
+}
+
+export type Parsed = { kind: 'help' } | { kind: 'version' } | { kind: 'capabilities' } | { kind: 'run'; options: Options };
+
+export function parseOptions(argv: string[]): Parsed {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'socket-path': { type: 'string' },
+        fd: { type: 'string' },
+        'socket-group': { type: 'string' },
+        'shared-dir': { type: 'string' },
+        tag: { type: 'string' },
+        cache: { type: 'string' },
+        'thread-pool-size': { type: 'string' },
+        'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
+        syslog: { type: 'boolean' },
+        xattr: { type: 'boolean' },
+        'no-xattr': { type: 'boolean' },
+        'posix-acl': { type: 'boolean' },
+        writeback: { type: 'boolean' },
+        readonly: { type: 'boolean' },
+        'announce-submounts': { type: 'boolean' },
+        'allow-direct-io': { type: 'boolean' },
+        'no-readdirplus': { type: 'boolean' },
+        'killpriv-v2': { type: 'boolean' },
+        'no-killpriv-v2': { type: 'boolean' },
+        'inode-file-handles': { type: 'string' },
+        'rlimit-nofile': { type: 'string' },
+        persistent: { type: 'boolean' },
+        'max-request-queues': { type: 'string' },
+        sandbox: { type: 'string' },
+        seccomp: { type: 'string' },
+        'print-capabilities': { type: 'boolean' },
+        foreground: { type: 'boolean', short: 'f' },
+        debug: { type: 'boolean', short: 'd' },
+        o: { type: 'string', short: 'o', multiple: true },
+        version: { type: 'boolean', short: 'V' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message.replace(/\. To specify a positional.*$/s, '')} (see --help)`);
+  }
+  const v = parsed.values;
+  if (v.help) return { kind: 'help' };
+  if (v.version) return { kind: 'version' };
+  if (v['print-capabilities']) return { kind: 'capabilities' };
+
+  const legacy: Record<string, string | true> = {};
+  for (const group of v.o ?? []) {
+    for (const item of group.split(',')) {
+      if (item === '') continue;
+      const eq = item.indexOf('=');
+      legacy[eq < 0 ? item : item.slice(0, eq)] = eq < 0 ? true : item.slice(eq + 1);
+    }
+  }
+  const known = ['source', 'cache', 'xattr', 'no_xattr', 'posix_acl', 'no_posix_acl', 'writeback', 'no_writeback', 'announce_submounts', 'readdirplus', 'no_readdirplus', 'allow_direct_io', 'no_allow_direct_io', 'killpriv_v2', 'no_killpriv_v2', 'log_level', 'sandbox', 'flock', 'no_flock', 'posix_lock', 'no_posix_lock'];
+  for (const k of Object.keys(legacy)) if (!known.includes(k)) throw new UsageError(`-o ${k}: unknown option (known: ${known.join(', ')})`);
+  const str = (k: string): string | undefined => (typeof legacy[k] === 'string' ? (legacy[k] as string) : undefined);
+
+  const sharedDir = v['shared-dir'] ?? str('source');
+  if (sharedDir === undefined) throw new UsageError('--shared-dir DIR is required (or -o source=DIR)');
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(sharedDir);
+  } catch (e) {
+    throw new UsageError(`--shared-dir ${sharedDir}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`--shared-dir ${sharedDir}: not a directory`);
+
+  if (v['socket-path'] === undefined && v.fd === undefined) throw new UsageError('--socket-path PATH or --fd FD is required');
+  if (v['socket-path'] !== undefined && v.fd !== undefined) throw new UsageError('--socket-path and --fd are exclusive');
+  if (v['socket-path'] !== undefined && Buffer.byteLength(v['socket-path']) > 107) throw new UsageError(`--socket-path: '${v['socket-path']}' is longer than the 107 bytes a unix socket path may have`);
+  const fd = v.fd !== undefined ? int('--fd', v.fd, 0, 1 << 20) : undefined;
+  if (v.tag !== undefined && (Buffer.byteLength(v.tag) < 1 || Buffer.byteLength(v.tag) > 36 || v.tag.includes('\0'))) throw new UsageError('--tag: must be 1 to 36 bytes');
+
+  const logLevel = v.debug ? 'debug' : oneOf('--log-level', v['log-level'] ?? str('log_level') ?? 'info', LOG_LEVELS);
+  const xattr = (v.xattr || legacy.xattr === true || v['posix-acl'] || legacy.posix_acl === true) && !(v['no-xattr'] || legacy.no_xattr === true);
+  if ((v['posix-acl'] || legacy.posix_acl === true) && !xattr) throw new UsageError('--posix-acl needs extended attributes: drop --no-xattr');
+
+  const options: Options = {
+    socketPath: v['socket-path'],
+    fd,
+    socketGroup: v['socket-group'],
+    sharedDir,
+    tag: v.tag,
+    cache: oneOf('--cache', v.cache ?? str('cache') ?? 'auto', ['auto', 'always', 'never', 'metadata'] as const),
+    threadPoolSize: v['thread-pool-size'] !== undefined ? int('--thread-pool-size', v['thread-pool-size'], 0, 1024) : 16,
+    logLevel,
+    logFormat: oneOf('--log-format', v['log-format'] ?? 'text', ['text', 'json'] as const),
+    syslog: v.syslog ?? false,
+    xattr,
+    posixAcl: (v['posix-acl'] ?? false) || legacy.posix_acl === true,
+    writeback: ((v.writeback ?? false) || legacy.writeback === true) && legacy.no_writeback !== true,
+    readonly: v.readonly ?? false,
+    announceSubmounts: (v['announce-submounts'] ?? false) || legacy.announce_submounts === true,
+    allowDirectIo: (v['allow-direct-io'] ?? false) || legacy.allow_direct_io === true,
+    readdirplus: !(v['no-readdirplus'] || legacy.no_readdirplus === true),
+    killprivV2: !(v['no-killpriv-v2'] || legacy.no_killpriv_v2 === true),
+    inodeFileHandles: oneOf('--inode-file-handles', v['inode-file-handles'] ?? 'prefer', ['never', 'prefer', 'mandatory'] as const),
+    rlimitNofile: v['rlimit-nofile'] !== undefined ? int('--rlimit-nofile', v['rlimit-nofile'], 1, 1 << 30) : undefined,
+    persistent: v.persistent ?? false,
+    requestQueues: v['max-request-queues'] !== undefined ? int('--max-request-queues', v['max-request-queues'], 1, 254) : 16,
+    sandbox: oneOf('--sandbox', v.sandbox ?? str('sandbox') ?? 'none', ['namespace', 'chroot', 'none'] as const),
+    seccomp: oneOf('--seccomp', v.seccomp ?? 'none', ['none', 'kill', 'log', 'trap'] as const),
+  };
+  return { kind: 'run', options };
+}
+
+/** The vhost-user.json capabilities libvirt reads (docs/interop/vhost-user.json, "fs" type). */
+export function capabilities(): object {
+  return { type: 'fs', features: ['separate-options'] };
+}
