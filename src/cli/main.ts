@@ -1,0 +1,79 @@
+/**
+ * The command: parse flags, set up logging and limits, build the filesystem stack (passthrough,
+ * optionally read-only), the FUSE server and the virtio-fs device, and run the daemon.
+ * Exit codes: 0 after a clean disconnect or SIGTERM/SIGINT, 1 on a runtime failure, 2 on bad usage.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HELP, UsageError, capabilities, parseOptions, type Options } from './options.js';
+import { configureLog, logger } from '../log.js';
+import { Daemon } from '../daemon/daemon.js';
+import { VirtioFsDevice } from '../daemon/virtio-fs-device.js';
+import { createFuseServer } from '../daemon/filesystem-stack.js';
+
+const log = logger('main');
+
+function version(): string {
+  const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../package.json');
+  return (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version: string }).version;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseOptions(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`virtiofsd-ts: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  switch (parsed.kind) {
+    case 'help':
+      process.stdout.write(HELP);
+      return 0;
+    case 'version':
+      process.stdout.write(`virtiofsd-ts ${version()}\n`);
+      return 0;
+    case 'capabilities':
+      process.stdout.write(JSON.stringify(capabilities(), null, 2) + '\n');
+      return 0;
+  }
+  return run(parsed.options);
+}
+
+async function run(o: Options): Promise<number> {
+  configureLog({ level: o.logLevel, format: o.logFormat });
+  if (o.sandbox !== 'none') log.warn(`--sandbox=${o.sandbox} is not implemented: running without a sandbox (as --sandbox=none)`);
+  if (o.seccomp !== 'none') log.warn(`--seccomp=${o.seccomp} is not implemented: running without a seccomp filter`);
+  let server;
+  try {
+    server = createFuseServer(o);
+  } catch (e) {
+    log.error(`cannot serve ${o.sharedDir}: ${(e as Error).message}`);
+    return 1;
+  }
+  const device = new VirtioFsDevice(server, { requestQueues: o.requestQueues, tag: o.tag });
+  let daemon: Daemon;
+  try {
+    daemon = new Daemon({ socketPath: o.socketPath, fd: o.fd, socketGroup: o.socketGroup, persistent: o.persistent }, device);
+  } catch (e) {
+    log.error((e as Error).message);
+    return 1;
+  }
+  log.info(`serving ${o.sharedDir} on ${o.socketPath ?? `fd ${o.fd}`}${o.persistent ? ' (persistent)' : ''}`);
+  let signalled = false;
+  const onSignal = (sig: string) => {
+    if (signalled) return;
+    signalled = true;
+    log.info(`${sig}: finishing in-flight requests and exiting`);
+    void daemon.stop();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  await daemon.run();
+  log.info('exiting');
+  return 0;
+}

@@ -1,0 +1,46 @@
+/**
+ * Builds what serves FUSE for the daemon from the command-line options: the passthrough over the
+ * shared directory, wrapped read-only with --readonly, behind the FUSE server.
+ */
+import * as nativeFs from '../native/fs.js';
+import { FuseServer } from '../fuse/server.js';
+import type { FileSystem } from '../fuse/filesystem.js';
+import { PassthroughFs, ReadonlyFs } from '../passthrough/index.js';
+import type { Options } from '../cli/options.js';
+import { logger } from '../log.js';
+
+const log = logger('daemon');
+
+/** Raise RLIMIT_NOFILE (soft, and hard if we may) to `n`. */
+export function raiseNofile(n: number): void {
+  const cur = nativeFs.getrlimit(nativeFs.RLIMIT_NOFILE);
+  try {
+    nativeFs.setrlimit(nativeFs.RLIMIT_NOFILE, { soft: n, hard: Math.max(cur.hard, n) });
+  } catch (e) {
+    log.warn(`--rlimit-nofile ${n}: ${(e as Error).message}; keeping ${cur.soft}`);
+    return;
+  }
+  log.info(`RLIMIT_NOFILE raised from ${cur.soft} to ${n}`);
+}
+
+export function createFileSystem(o: Options): FileSystem {
+  const pt = new PassthroughFs({
+    sharedDir: o.sharedDir,
+    cache: o.cache,
+    xattr: o.xattr,
+    posixAcl: o.posixAcl,
+    writeback: o.writeback,
+    announceSubmounts: o.announceSubmounts,
+    allowDirectIo: o.allowDirectIo,
+    readdirplus: o.readdirplus,
+    killprivV2: o.killprivV2,
+    inodeFileHandles: o.inodeFileHandles,
+    threadPoolSize: Math.max(1, o.threadPoolSize),
+  });
+  return o.readonly ? new ReadonlyFs(pt) : pt;
+}
+
+export function createFuseServer(o: Options): FuseServer {
+  if (o.rlimitNofile !== undefined) raiseNofile(o.rlimitNofile);
+  return new FuseServer(createFileSystem(o));
+}
