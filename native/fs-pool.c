@@ -28,6 +28,7 @@
  * After the signature an optional context object {uid, gid, groups?, umask?} (async ops only).
  */
 #include "fs.h"
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -606,7 +607,18 @@ static napi_value js_pool_stats(napi_env env, napi_callback_info info) {
   return o;
 }
 
+/* Node unloads an addon (dlclose) when the last environment using it goes away, e.g. a worker
+ * thread that was the only user. Our threads outlive environments and run this library's code, so
+ * it must never be unmapped: take a reference to ourselves that is never released. */
+static void pin_library(void) {
+  static bool pinned;
+  Dl_info info;
+  if (pinned || dladdr((void *)pin_library, &info) == 0 || info.dli_fname == NULL) return;
+  pinned = dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE) != NULL;
+}
+
 napi_value fs_register_ops(napi_env env, napi_value exports, const fs_op *ops, size_t n) {
+  pin_library();
   fsport *p = calloc(1, sizeof *p);
   fs_binding *b = calloc(n, sizeof *b);
   uv_loop_t *loop;

@@ -567,3 +567,26 @@ test('constants agree with Node\'s own (fs.constants, os.constants) wherever Nod
   }
   t.true(compared >= 25, `compared ${compared}`);
 });
+
+test('worker threads: each env gets its own completion port; terminating one (calls in flight) harms no other', (t) => {
+  // In a child: a worker that was the addon's only user used to unload it under the pool threads.
+  const mod = new URL('../../src/native/fs.js', import.meta.url).href;
+  const worker = `import(${JSON.stringify(mod)}).then(async (f) => {
+    const st = await f.statx(-100, '/', 0);
+    for (let i = 0; i < 100; i++) f.statx(-100, '/', 0).catch(() => 0);
+    (await import('node:worker_threads')).parentPort.postMessage(Number(st.ino));
+  })`;
+  const script = `
+    import { Worker } from 'node:worker_threads';
+    for (let round = 0; round < 4; round++) {
+      const w = new Worker(${JSON.stringify(worker)}, { eval: true });
+      await new Promise((r) => w.once('message', r));
+      await w.terminate();
+    }
+    const f = await import(${JSON.stringify(mod)});
+    await Promise.all(Array.from({ length: 64 }, () => f.statx(-100, '/', 0)));
+    console.log('ok');`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  t.is(r.status, 0, `${r.signal ?? ''} ${r.stderr}`);
+  t.is(r.stdout.trim(), 'ok');
+});
