@@ -11,14 +11,18 @@
  *    batches (one uv_async_t wake-up settles every request finished since the last one).
  *    bench/native-fs-overhead.ts measures it.
  *
- * Workers are started lazily by the first request (so a caller that chroots or pivots root first
- * gets workers that see the new root: unshare(CLONE_FS) snapshots root and cwd) and live as long as
- * the process. Their signals are blocked so signal handling stays on Node's threads.
+ * Workers are started lazily by the first request (so a caller that chroots, pivots root or drops
+ * capabilities first gets workers that see that: unshare(CLONE_FS) snapshots root and cwd, and
+ * capabilities are per thread) and live as long as the process, which is why the library pins
+ * itself in memory (pin_library). Their signals are blocked so signal handling stays on Node's
+ * threads.
  *
  * Blocking waits (F_SETLKW, F_OFD_SETLKW, flock without LOCK_NB) never run on a worker: each gets a
  * short-lived detached thread, so any number of waits leaves the pool free. cancelBlocking(id)
  * ends such a wait with EINTR (pthread_cancel: fcntl(F_SETLKW) is a cancellation point, which glibc
  * >= 2.34 implements without the lost-wakeup race; flock() runs with asynchronous cancellation).
+ * Unwinding needs libgcc_s, which node itself links, so it is found even inside a chroot. At most
+ * FS_MAX_WAITERS waits at once; more reject ENOLCK.
  *
  * Argument signature characters (one per JS argument, in order; ints fill r->a[], names r->s[]):
  *   i int32   u uint32   l int64 (number or bigint)   o int64 offset or null (-> -1)

@@ -112,23 +112,35 @@ export const S_ISGID = 0o2000;
 /** Sticky bit. */
 export const S_ISVTX = 0o1000;
 
-/** statx mask bits. */
+/** statx mask: stx_mode & S_IFMT. */
 export const STATX_TYPE = 0x1;
+/** statx mask: stx_mode & ~S_IFMT. */
 export const STATX_MODE = 0x2;
+/** statx mask: stx_nlink. */
 export const STATX_NLINK = 0x4;
+/** statx mask: stx_uid. */
 export const STATX_UID = 0x8;
+/** statx mask: stx_gid. */
 export const STATX_GID = 0x10;
+/** statx mask: stx_atime. */
 export const STATX_ATIME = 0x20;
+/** statx mask: stx_mtime. */
 export const STATX_MTIME = 0x40;
+/** statx mask: stx_ctime. */
 export const STATX_CTIME = 0x80;
+/** statx mask: stx_ino. */
 export const STATX_INO = 0x100;
+/** statx mask: stx_size. */
 export const STATX_SIZE = 0x200;
+/** statx mask: stx_blocks. */
 export const STATX_BLOCKS = 0x400;
 /** Everything struct stat has. */
 export const STATX_BASIC_STATS = 0x7ff;
+/** statx mask: stx_btime (creation time). */
 export const STATX_BTIME = 0x800;
 /** mntId is the (reusable) mount id. */
 export const STATX_MNT_ID = 0x1000;
+/** statx mask: O_DIRECT alignment fields. */
 export const STATX_DIOALIGN = 0x2000;
 /** mntId is the 64-bit unique mount id (Linux 6.8). */
 export const STATX_MNT_ID_UNIQUE = 0x4000;
@@ -167,9 +179,11 @@ export const LOCK_NB = 4;
 /** flock: unlock. */
 export const LOCK_UN = 8;
 
-/** lseek whence values. */
+/** lseek: from the start. */
 export const SEEK_SET = 0;
+/** lseek: from the current position. */
 export const SEEK_CUR = 1;
+/** lseek: from the end. */
 export const SEEK_END = 2;
 /** The next offset >= offset holding data (ENXIO past the end). */
 export const SEEK_DATA = 3;
@@ -199,33 +213,50 @@ export const UTIME_NOW = (1 << 30) - 1;
 /** utimensat: leave this time unchanged. */
 export const UTIME_OMIT = (1 << 30) - 2;
 
-/** faccessat modes. */
+/** faccessat: the file exists. */
 export const F_OK = 0;
+/** faccessat: executable / searchable. */
 export const X_OK = 1;
+/** faccessat: writable. */
 export const W_OK = 2;
+/** faccessat: readable. */
 export const R_OK = 4;
 
-/** preadv/pwritev RWF_* flags. */
+/** preadv/pwritev: high-priority (polled) I/O. */
 export const RWF_HIPRI = 0x01;
+/** pwritev: per-write O_DSYNC. */
 export const RWF_DSYNC = 0x02;
+/** pwritev: per-write O_SYNC. */
 export const RWF_SYNC = 0x04;
+/** preadv: fail EAGAIN instead of blocking on I/O. */
 export const RWF_NOWAIT = 0x08;
+/** pwritev: per-write O_APPEND. */
 export const RWF_APPEND = 0x10;
 
-/** getdents64 d_type values. */
+/** d_type: unknown (ask statx). */
 export const DT_UNKNOWN = 0;
+/** d_type: FIFO. */
 export const DT_FIFO = 1;
+/** d_type: character device. */
 export const DT_CHR = 2;
+/** d_type: directory. */
 export const DT_DIR = 4;
+/** d_type: block device. */
 export const DT_BLK = 6;
+/** d_type: regular file. */
 export const DT_REG = 8;
+/** d_type: symbolic link. */
 export const DT_LNK = 10;
+/** d_type: socket. */
 export const DT_SOCK = 12;
 
-/** statfs f_flags bits. */
+/** statfs flags: mounted read-only. */
 export const ST_RDONLY = 0x1;
+/** statfs flags: setuid bits ignored. */
 export const ST_NOSUID = 0x2;
+/** statfs flags: device files ignored. */
 export const ST_NODEV = 0x4;
+/** statfs flags: no execution. */
 export const ST_NOEXEC = 0x8;
 
 /** getrlimit/setrlimit: open file descriptors. */

@@ -15,8 +15,10 @@
  *    alive until the call settles. Do not unmap guest memory under a call in flight.
  *  - Every fd these calls create is O_CLOEXEC and owned by the caller.
  *  - The trailing `ctx` runs the call as a guest user and/or with a umask: see CallContext.
- *    Workers start lazily at the first call and snapshot root and cwd then (unshare(CLONE_FS)):
- *    chroot/pivot_root before the first call, and use dirfds, not AT_FDCWD-relative names.
+ *  - Workers start at the first call and keep what they inherit from the JS thread then: root and
+ *    cwd (unshare(CLONE_FS) snapshots them) and capabilities (capset is per thread). So set up the
+ *    sandbox (chroot/pivot_root, dropping capabilities) before the first call, and use dirfds,
+ *    not AT_FDCWD-relative names. Threads for lock waits are created per wait, from the JS thread.
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
