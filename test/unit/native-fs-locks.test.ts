@@ -177,3 +177,15 @@ test.serial('waits run as the creds given (a lock wait is a plain call otherwise
   t.like(await p, { type: f.F_WRLCK });
   await t.throwsAsync(f.fcntlLock(waiter, f.F_OFD_SETLKW, wr(), undefined, { umask: 0o22 }), { code: 'EOPNOTSUPP' }, 'no private umask on wait threads');
 });
+
+test.serial('at most 1024 waits at once: the next one rejects ENOLCK instead of starting a thread', async (t) => {
+  const [holder, waiter] = opens(t, 2) as [number, number];
+  await f.fcntlLock(holder, f.F_OFD_SETLK, wr());
+  const waits = Array.from({ length: 1024 }, (_, i) => f.fcntlLock(waiter, f.F_OFD_SETLKW, wr(i, 1)));
+  await t.throwsAsync(f.fcntlLock(waiter, f.F_OFD_SETLKW, wr(5000, 1)), { code: 'ENOLCK' });
+  t.is(f.poolStats().waiters, 1024);
+  t.is((await f.fcntlLock(waiter, f.F_OFD_GETLK, wr(6000, 1))).type, f.F_WRLCK, 'non-waiting calls are unaffected');
+  await f.fcntlLock(holder, f.F_OFD_SETLK, unlock());
+  await Promise.all(waits);
+  t.is(f.poolStats().waiters, 0);
+});
