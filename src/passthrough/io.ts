@@ -25,14 +25,19 @@ function after(views: readonly Uint8Array[], n: number): Uint8Array[] {
 
 const total = (views: readonly Uint8Array[]): number => views.reduce((s, v) => s + v.length, 0);
 
-/** Fill `dest` from `offset` on; returns the bytes read (fewer only at the end of the file). */
+/**
+ * Fill `dest` from `offset` on; returns the bytes read (fewer only at the end of the file). A short
+ * preadv on a regular file means the end, so it is not retried (one syscall for a small file, not
+ * two); only a full one that did not cover every view (more than IOV_MAX) is followed by the next.
+ */
 export async function readInto(sys: Sys, fd: number, dest: readonly Uint8Array[], offset: bigint): Promise<number> {
   const want = total(dest);
   let done = 0;
   while (done < want) {
-    const n = await sys.preadv(fd, after(dest, done), offset + BigInt(done), 0);
-    if (n === 0) break;
+    const iov = after(dest, done);
+    const n = await sys.preadv(fd, iov, offset + BigInt(done), 0);
     done += n;
+    if (n < total(iov)) break;
   }
   return done;
 }

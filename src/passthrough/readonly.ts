@@ -92,7 +92,7 @@ export class ReadonlyFs implements FileSystem {
   }
 
   // ---- restricted ----
-  open(ctx: Context, nodeid: bigint, flags: number, openFlags: number): Promise<OpenReply> {
+  async open(ctx: Context, nodeid: bigint, flags: number, openFlags: number): Promise<OpenReply> {
     return this.inner.open(ctx, nodeid, readOnlyOpen(flags), openFlags);
   }
   async create(ctx: Context, parent: bigint, name: Buffer, _mode: number, flags: number, openFlags: number): Promise<CreateReply> {
@@ -112,11 +112,11 @@ export class ReadonlyFs implements FileSystem {
       throw e;
     }
   }
-  setupMapping(ctx: Context, nodeid: bigint, fh: bigint, foffset: bigint, len: bigint, flags: bigint, moffset: bigint): Promise<void> {
+  async setupMapping(ctx: Context, nodeid: bigint, fh: bigint, foffset: bigint, len: bigint, flags: bigint, moffset: bigint): Promise<void> {
     if (flags & FUSE_SETUPMAPPING_FLAG_WRITE) erofs('writable DAX mapping');
     return this.inner.setupMapping(ctx, nodeid, fh, foffset, len, flags, moffset);
   }
-  access(ctx: Context, nodeid: bigint, mask: number): Promise<void> {
+  async access(ctx: Context, nodeid: bigint, mask: number): Promise<void> {
     if (mask & W_OK) erofs('access for writing');
     return this.inner.access(ctx, nodeid, mask);
   }

@@ -52,12 +52,13 @@ export function slowSys(ms: number, names: (keyof Sys)[]): { sys: Sys; peak(): n
   const sleepOnWorker = async () => {
     inFlight++;
     peak = Math.max(peak, inFlight);
-    const timer = setTimeout(() => addon.sendmsg(wr, one, []), ms);
+    // Each sleeper's timer adds one byte; whichever sleeper reads it, every sleeper gets one (so the
+    // timer is never cancelled).
+    setTimeout(() => addon.sendmsg(wr, one, []), ms);
     try {
       // preadv with offset -1 is readv(): blocks this worker thread until a byte arrives.
       await native.preadv(rd, [new Uint8Array(1)], -1);
     } finally {
-      clearTimeout(timer);
       inFlight--;
     }
   };

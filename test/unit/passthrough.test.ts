@@ -111,6 +111,17 @@ test('create, write, read, release: data reaches the host file, read views are f
   await t.throwsAsync(m.fs.read(c(), r.entry.nodeid, r.fh, 0n, 1, 0, views(1, 1)), { code: 'EBADF' });
 });
 
+test('read and write with more segments than one preadv/pwritev takes (IOV_MAX)', async (t) => {
+  const m = await mount(t);
+  const r = await m.fs.create(c(), 1n, b('many'), 0o644, n.O_RDWR | n.O_CREAT, 0);
+  const src = Buffer.from(Array.from({ length: 3000 }, (_, i) => i & 0xff));
+  const segs = Array.from({ length: 3000 }, (_, i) => src.subarray(i, i + 1));
+  t.is(await m.fs.write(c(), r.entry.nodeid, r.fh, 0n, segs, n.O_RDWR, 0), 3000);
+  const dest = views(3000, 1);
+  t.is(await m.fs.read(c(), r.entry.nodeid, r.fh, 0n, 3000, 0, dest), 3000);
+  t.deepEqual(concat(dest, 3000), src);
+});
+
 test('create: EEXIST with O_EXCL; without it the existing file is opened (and O_TRUNC truncates)', async (t) => {
   const m = await mount(t);
   fs.writeFileSync(m.p('f'), 'old data');
