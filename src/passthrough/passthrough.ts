@@ -241,7 +241,7 @@ export class PassthroughFs extends NullFileSystem {
   override async mkdir(ctx: Context, parent: bigint, name: Buffer, mode: number): Promise<Entry> {
     checkName(name, 'entry');
     return this.inodes.with(parent, async (fd, p) => {
-      await this.sys.mkdirat(fd, name, mode, this.creds(ctx, true));
+      await this.asCaller(ctx, fd, true, (cr) => this.sys.mkdirat(fd, name, mode, cr));
       return this.lookupAt(p, fd, name);
     });
   }
@@ -250,7 +250,7 @@ export class PassthroughFs extends NullFileSystem {
     checkName(name, 'entry');
     return this.inodes.with(parent, async (fd, p) => {
       // FUSE's rdev is the kernel's 32-bit encoding, which equals glibc's dev_t for every value it can hold.
-      await this.sys.mknodat(fd, name, mode, rdev, this.creds(ctx, true));
+      await this.asCaller(ctx, fd, true, (cr) => this.sys.mknodat(fd, name, mode, rdev, cr));
       return this.lookupAt(p, fd, name);
     });
   }
@@ -258,7 +258,7 @@ export class PassthroughFs extends NullFileSystem {
   override async symlink(ctx: Context, parent: bigint, name: Buffer, target: Buffer): Promise<Entry> {
     checkName(name, 'entry');
     return this.inodes.with(parent, async (fd, p) => {
-      await this.sys.symlinkat(target, fd, name, this.creds(ctx, false));
+      await this.asCaller(ctx, fd, false, (cr) => this.sys.symlinkat(target, fd, name, cr));
       return this.lookupAt(p, fd, name);
     });
   }
@@ -380,7 +380,7 @@ export class PassthroughFs extends NullFileSystem {
       const hostFlags = this.hostOpenFlags(flags);
       let fd: number;
       try {
-        fd = await this.host.openChild(pfd, name, hostFlags | native.O_CREAT | native.O_EXCL, mode, this.creds(ctx, true));
+        fd = await this.asCaller(ctx, pfd, true, (cr) => this.host.openChild(pfd, name, hostFlags | native.O_CREAT | native.O_EXCL, mode, cr));
       } catch (e) {
         if ((e as { code?: string }).code !== 'EEXIST' || flags & native.O_EXCL) throw e;
         return this.openExisting(p, pfd, name, flags, openFlags);
@@ -395,7 +395,7 @@ export class PassthroughFs extends NullFileSystem {
       // O_EXCL stays: with O_TMPFILE it means "never to be linked".
       const hostFlags = ((this.hostOpenFlags(flags) | (flags & native.O_EXCL)) & ~(native.O_CREAT | native.O_TMPFILE)) | native.O_TMPFILE;
       // O_TMPFILE unsupported by the host filesystem (EOPNOTSUPP, e.g. ceph-fuse) goes back as it is.
-      const fd = await this.host.openChild(pfd, Buffer.from('.'), hostFlags, mode, this.creds(ctx, true));
+      const fd = await this.asCaller(ctx, pfd, true, (cr) => this.host.openChild(pfd, Buffer.from('.'), hostFlags, mode, cr));
       return this.adoptCreated(fd, hostFlags & ~O_TMPFILE_BIT & ~native.O_DIRECTORY);
     });
   }
@@ -681,6 +681,28 @@ export class PassthroughFs extends NullFileSystem {
     let kill = mode & native.S_ISUID;
     if (mode & native.S_ISGID && mode & 0o010) kill |= native.S_ISGID;
     if (kill !== 0) await this.chmod(fd, mode & 0o7777 & ~kill);
+  }
+
+  /**
+   * Run a creating call in directory `dirFd` as the caller. When the guest did not say which
+   * supplementary groups the caller has (no FUSE_CREATE_SUPP_GROUP: kernels before 6.7) and the host
+   * refuses, the call is tried once more with the directory's group added: the guest kernel, which
+   * knows all the caller's groups, has already allowed the create (virtio-fs mounts use
+   * default_permissions), and group-write on the directory is the only way it can have done so that
+   * the host did not see. That is exactly the group FUSE_CREATE_SUPP_GROUP would have sent. (This
+   * changes no ownership: new files still get the caller's gid, or the directory's if setgid.)
+   */
+  private async asCaller<T>(ctx: Context, dirFd: number, umask: boolean, call: (creds: native.Creds) => Promise<T>): Promise<T> {
+    const creds = this.creds(ctx, umask);
+    try {
+      return await call(creds);
+    } catch (e) {
+      // With FUSE_CREATE_SUPP_GROUP negotiated, no group sent means the caller is not in the directory's group.
+      if ((e as { code?: string }).code !== 'EACCES' || this.session.suppGroups || ctx.uid === 0) throw e;
+      const { gid } = await this.sys.statx(dirFd, '', AT_FD, native.STATX_GID);
+      if (gid === ctx.gid || creds.groups?.includes(gid)) throw e;
+      return call({ ...creds, groups: [...(creds.groups ?? []), gid] });
+    }
   }
 
   /** The caller's identity for a host call; with `umask` for creating calls (see the file comment). */

@@ -17,6 +17,7 @@ import {
   FOPEN_DIRECT_IO,
   FOPEN_KEEP_CACHE,
   FUSE_ATOMIC_O_TRUNC,
+  FUSE_CREATE_SUPP_GROUP,
   FUSE_DO_READDIRPLUS,
   FUSE_DONT_MASK,
   FUSE_EXPORT_SUPPORT,
@@ -293,6 +294,34 @@ test('credentials: new files belong to the caller; a non-root caller gets EACCES
   await t.throwsAsync(m.fs.mknod(user(), pub.nodeid, b('dev'), n.S_IFCHR | 0o600, n.makedev(1, 3)), { code: 'EPERM' });
   const dev = await m.fs.mknod(c(), pub.nodeid, b('null'), n.S_IFCHR | 0o600, n.makedev(1, 3));
   t.is(dev.attr.rdev, n.makedev(1, 3));
+});
+
+test('without FUSE_CREATE_SUPP_GROUP, a create the host refuses is retried with the directory\'s group (the guest already allowed it)', async (t) => {
+  const old = await mount(t, {}, {}, ALL_CAPABLE & ~FUSE_CREATE_SUPP_GROUP);
+  fs.chmodSync(old.dir, 0o755);
+  fs.mkdirSync(old.p('team'));
+  fs.chownSync(old.p('team'), 0, 3000);
+  fs.chmodSync(old.p('team'), 0o2775);
+  const team = await old.fs.lookup(c(), 1n, b('team'));
+  const f = await old.fs.create(user(1000, 1000), team.nodeid, b('f'), 0o644, n.O_WRONLY | n.O_CREAT, 0);
+  t.is(f.entry.attr.uid, 1000);
+  t.is(f.entry.attr.gid, 3000);
+  await old.fs.mkdir(user(1000, 1000), team.nodeid, b('d'), 0o755);
+  // Only the directory's own group is added: a directory the group may not write stays closed.
+  fs.mkdirSync(old.p('closed'));
+  fs.chownSync(old.p('closed'), 0, 3000);
+  fs.chmodSync(old.p('closed'), 0o755);
+  const closed = await old.fs.lookup(c(), 1n, b('closed'));
+  await t.throwsAsync(old.fs.mkdir(user(1000, 1000), closed.nodeid, b('d'), 0o755), { code: 'EACCES' });
+  // With the flag negotiated, a missing group means "not a member": no retry.
+  const now = await mount(t);
+  fs.mkdirSync(now.p('team'));
+  fs.chownSync(now.p('team'), 0, 3000);
+  fs.chmodSync(now.p('team'), 0o2775);
+  const team2 = await now.fs.lookup(c(), 1n, b('team'));
+  await t.throwsAsync(now.fs.create(user(1000, 1000), team2.nodeid, b('f'), 0o644, n.O_WRONLY | n.O_CREAT, 0), { code: 'EACCES' });
+  const ok = await now.fs.create(ctx({ uid: 1000, gid: 1000, supplementaryGroups: [3000] }), team2.nodeid, b('f'), 0o644, n.O_WRONLY | n.O_CREAT, 0);
+  t.is(ok.entry.attr.gid, 3000);
 });
 
 test('setgid directory: new entries take the directory\'s group; a subdirectory inherits the bit', async (t) => {
