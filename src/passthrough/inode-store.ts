@@ -238,6 +238,9 @@ export class InodeStore {
     let owned = true;
     try {
       const ids = idsOf(st);
+      // O_PATH-backed inodes (the root always is) are found by ids whatever the handle mode.
+      const held = this.byIds.get(idsKey(ids));
+      if (held !== undefined && !held.removed) return this.ref(held);
       const handle = this.handles === 'never' ? undefined : await this.makeHandle(pathFd, st);
       if (handle !== undefined) {
         const known = this.byHandle.get(handle.key);

@@ -37,6 +37,7 @@ test('64 concurrent GETATTRs and READs on a slow filesystem overlap (threadPoolS
 
   t.log(`${N} getattrs: ${getattrMs} ms, ${N} reads: ${readMs} ms (${DELAY} ms each; serial would be ${N * DELAY} ms); peak ${slow.peak()} blocked at once`);
   t.is(slow.peak(), N, 'all 64 were in the slow call at the same time');
-  t.true(getattrMs < 4 * DELAY, `getattrs took ${getattrMs} ms`);
-  t.true(readMs < 4 * DELAY, `reads took ${readMs} ms`);
+  // Generous bounds (the machine may be busy with other tests): one at a time would be 64 delays.
+  t.true(getattrMs < 8 * DELAY, `getattrs took ${getattrMs} ms`);
+  t.true(readMs < 8 * DELAY, `reads took ${readMs} ms`);
 });

@@ -180,6 +180,10 @@ test.serial('file handles (prefer): inodes hold no fds, and everything still wor
   t.true(fs.existsSync(m.p('d', 'sub', 'x')));
   fs.linkSync(m.p('f1'), m.p('f1-link'));
   t.is((await m.fs.lookup(c(), 1n, b('f1-link'))).nodeid, entries[1]!.nodeid);
+  // The root keeps its fd: reached again by "." or "..", it is still nodeid 1.
+  t.is((await m.fs.lookup(c(), 1n, b('.'))).nodeid, 1n);
+  t.is((await m.fs.lookup(c(), d.nodeid, b('..'))).nodeid, 1n);
+  t.is((await m.fs.lookup(c(), sub.nodeid, b('..'))).nodeid, d.nodeid);
 });
 
 test('file handles: a file deleted on the host is ESTALE (no fd kept it alive)', async (t) => {
