@@ -63,6 +63,7 @@ async function run(o: Options): Promise<number> {
     log.error((e as Error).message);
     return 1;
   }
+  if (o.pidFile !== undefined) fs.writeFileSync(o.pidFile, `${process.pid}\n`);
   log.info(`serving ${o.sharedDir} on ${o.socketPath ?? `fd ${o.fd}`}${o.persistent ? ' (persistent)' : ''}`);
   let signalled = false;
   const onSignal = (sig: string) => {
@@ -73,7 +74,11 @@ async function run(o: Options): Promise<number> {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
-  await daemon.run();
+  try {
+    await daemon.run();
+  } finally {
+    if (o.pidFile !== undefined) fs.rmSync(o.pidFile, { force: true });
+  }
   log.info('exiting');
   return 0;
 }

@@ -31,6 +31,7 @@ export interface Options {
   inodeFileHandles: InodeFileHandles;
   rlimitNofile?: number;
   persistent: boolean;
+  pidFile?: string;
   requestQueues: number;
   sandbox: string;
   seccomp: string;
@@ -50,6 +51,7 @@ Connection:
   --tag TAG                 virtio-fs tag the device reports over GET_CONFIG (QEMU sets its own)
   --persistent              after the front-end disconnects, serve the next one instead of exiting
   --max-request-queues N    most request queues a front-end may use (default 16)
+  --pid-file PATH           write the daemon's pid here; removed at exit
 
 Filesystem:
   --shared-dir DIR          the directory to share (also -o source=DIR)
@@ -124,6 +126,7 @@ export function parseOptions(argv: string[]): Parsed {
         'inode-file-handles': { type: 'string' },
         'rlimit-nofile': { type: 'string' },
         persistent: { type: 'boolean' },
+        'pid-file': { type: 'string' },
         'max-request-queues': { type: 'string' },
         sandbox: { type: 'string' },
         seccomp: { type: 'string' },
@@ -197,6 +200,7 @@ export function parseOptions(argv: string[]): Parsed {
     inodeFileHandles: oneOf('--inode-file-handles', v['inode-file-handles'] ?? 'prefer', ['never', 'prefer', 'mandatory'] as const),
     rlimitNofile: v['rlimit-nofile'] !== undefined ? int('--rlimit-nofile', v['rlimit-nofile'], 1, 1 << 30) : undefined,
     persistent: v.persistent ?? false,
+    pidFile: v['pid-file'],
     requestQueues: v['max-request-queues'] !== undefined ? int('--max-request-queues', v['max-request-queues'], 1, 254) : 16,
     sandbox: oneOf('--sandbox', v.sandbox ?? str('sandbox') ?? 'none', ['namespace', 'chroot', 'none'] as const),
     seccomp: oneOf('--seccomp', v.seccomp ?? 'none', ['none', 'kill', 'log', 'trap'] as const),

@@ -34,7 +34,11 @@ const BASE_PROTOCOL_FEATURES = bit(PF.MQ) | bit(PF.REPLY_ACK) | bit(PF.BACKEND_R
 
 /** An error whose message is meant for the operator: what is wrong and how to fix it. */
 export class BackendError extends Error {
-  constructor(readonly code: string, message: string) {
+  /**
+   * `fatal`: the device cannot work on this connection (e.g. guest RAM not shared). After the reply
+   * the connection is dropped, so the front-end sees the device fail instead of a silent hang.
+   */
+  constructor(readonly code: string, message: string, readonly fatal = false) {
     super(message);
   }
 }
@@ -134,6 +138,10 @@ export class Backend {
     } else if (vu.needsReply(flags)) {
       // REPLY_ACK: 0 is success. Sent even if REPLY_ACK was not negotiated: the front-end waits for it.
       this.conn.send(request, vu.headerFlags({ reply: true }), vu.encodeU64(error === undefined ? 0 : 1));
+    }
+    if (error instanceof BackendError && error.fatal) {
+      log.error('dropping the connection: the device cannot work with this front-end configuration');
+      this.conn.close(error);
     }
   }
 
@@ -240,7 +248,7 @@ export class Backend {
     if (this.memory.regions.length === 0) {
       throw new BackendError('VHOST_USER_NO_SHARED_MEMORY',
         `queue ${index}: the front-end set up rings but shared no guest memory. Guest RAM is not shared: start QEMU with ` +
-        '-object memory-backend-memfd,id=mem,size=<RAM>,share=on -numa node,memdev=mem (or -machine memory-backend=mem)');
+        '-object memory-backend-memfd,id=mem,size=<RAM>,share=on -numa node,memdev=mem (or -machine memory-backend=mem)', true);
     }
     const g = uaddr <= BigInt(Number.MAX_SAFE_INTEGER) ? this.memory.userToGuest(Number(uaddr)) : undefined;
     if (g === undefined) throw new BackendError('VHOST_USER_BAD_RING_ADDR', `queue ${index}: ${what} address 0x${uaddr.toString(16)} is in no shared memory region`);

@@ -36,6 +36,11 @@ export interface GuestOptions {
   kernel?: string;
   /** Guest RAM in MiB, all of it a shared memfd as vhost-user needs. Default 512. */
   memoryMiB?: number;
+  /** 'private': plain `-m` RAM that a vhost-user back-end cannot map (a user mistake tests make on purpose). */
+  memoryKind?: 'shared' | 'private';
+  /** Room for memory hot-plug: `-m SIZE,slots=N,maxmem=M` (pc-dimm devices added over QMP). */
+  hotplugSlots?: number;
+  maxMemMiB?: number;
   cpus?: number;
   fs?: VhostUserFsDevice[];
   /** A QMP socket path, or true for one in workDir. Default: false for runGuest, true for startGuest. */
@@ -104,8 +109,8 @@ export async function startGuest(opts: GuestOptions = {}): Promise<GuestHandle> 
   // The guest's own watchdog fires first, so a hung script is reported from inside the guest.
   const guestTimeout = Math.max(5, Math.floor(timeoutMs / 1000) - 10);
   const args = [
-    '-accel', 'tcg', '-m', `${mem}`, '-smp', `${opts.cpus ?? 1}`,
-    '-object', `memory-backend-memfd,id=mem,size=${mem}M,share=on`, '-numa', 'node,memdev=mem',
+    '-accel', 'tcg', '-m', opts.hotplugSlots !== undefined ? `${mem}M,slots=${opts.hotplugSlots},maxmem=${opts.maxMemMiB ?? mem * 4}M` : `${mem}`, '-smp', `${opts.cpus ?? 1}`,
+    ...(opts.memoryKind === 'private' ? [] : ['-object', `memory-backend-memfd,id=mem,size=${mem}M,share=on`, '-numa', 'node,memdev=mem']),
     '-nographic', '-no-reboot', '-nic', 'none',
     '-kernel', opts.kernel ?? kit.kernel, '-initrd', initramfs,
     '-append', `console=ttyS0 quiet panic=-1 vfs.timeout=${guestTimeout} ${opts.cmdline ?? ''}`.trim(),
