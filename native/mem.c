@@ -125,6 +125,22 @@ static napi_value js_ftruncate(napi_env env, napi_callback_info info) {
   return vfs_undefined(env);
 }
 
+/* atomicOr8(buffer, index, bits): __atomic_fetch_or on one byte of a mapping shared with another
+ * process (the vhost-user dirty log, which QEMU reads and clears with atomic exchanges). */
+static napi_value js_atomic_or8(napi_env env, napi_callback_info info) {
+  VFS_ARGS(3);
+  void *data;
+  size_t len;
+  uint32_t index, bits;
+  bool is;
+  if (napi_is_arraybuffer(env, argv[0], &is) != napi_ok || !is) return vfs_throw_arg(env, "expected an ArrayBuffer");
+  napi_get_arraybuffer_info(env, argv[0], &data, &len);
+  if (!vfs_arg_u32(env, argv[1], &index) || !vfs_arg_u32(env, argv[2], &bits)) return NULL;
+  if (index >= len || bits > 0xff) return vfs_throw_errno(env, EINVAL, "atomic_or");
+  __atomic_fetch_or((uint8_t *)data + index, (uint8_t)bits, __ATOMIC_SEQ_CST);
+  return vfs_undefined(env);
+}
+
 /* pageSize() -> sysconf(_SC_PAGESIZE) */
 static napi_value js_page_size(napi_env env, napi_callback_info info) {
   return vfs_int(env, sysconf(_SC_PAGESIZE));
@@ -138,6 +154,7 @@ void vfs_register_mem(napi_env env, napi_value exports) {
     {"memfdCreate", js_memfd_create},
     {"ftruncate", js_ftruncate},
     {"pageSize", js_page_size},
+    {"atomicOr8", js_atomic_or8},
     {NULL, NULL},
   };
   vfs_register(env, exports, list);

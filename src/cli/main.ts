@@ -55,7 +55,7 @@ async function run(o: Options): Promise<number> {
     log.error(`cannot serve ${o.sharedDir}: ${(e as Error).message}`);
     return 1;
   }
-  const device = new VirtioFsDevice(server, { requestQueues: o.requestQueues, tag: o.tag });
+  const device = new VirtioFsDevice(server, { requestQueues: o.requestQueues, tag: o.tag, migration: o.migration });
   let daemon: Daemon;
   try {
     daemon = new Daemon({ socketPath: o.socketPath, fd: o.fd, socketGroup: o.socketGroup, persistent: o.persistent }, device);

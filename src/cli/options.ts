@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
+import type { MigrationOptions } from '../migration/migratable.js';
 
 export type CacheMode = 'auto' | 'always' | 'never' | 'metadata';
 export type InodeFileHandles = 'never' | 'prefer' | 'mandatory';
@@ -35,6 +36,7 @@ export interface Options {
   requestQueues: number;
   sandbox: string;
   seccomp: string;
+  migration: MigrationOptions;
 }
 
 export class UsageError extends Error {
@@ -66,6 +68,13 @@ Filesystem:
   --killpriv-v2 / --no-killpriv-v2   FUSE_HANDLE_KILLPRIV_V2 (default on)
   --inode-file-handles MODE never | prefer | mandatory (default prefer)
   --rlimit-nofile N         raise RLIMIT_NOFILE to N at start
+
+Migration (QEMU 10 with SET_DEVICE_STATE_FD; both daemons see the same directory, e.g. CephFS):
+  --migration-mode MODE     find-paths | file-handles: how inodes are described (default find-paths)
+  --migration-on-error M    abort | guest-error: an inode not found fails the migration, or
+                            becomes ESTALE to the guest (default abort)
+  --migration-verify-handles  destination: check each path found is the same inode
+  --migration-confirm-paths   source: re-resolve paths just before saving (follows host renames)
 
 Runtime:
   --thread-pool-size N      threads for blocking filesystem calls (default 16)
@@ -131,6 +140,10 @@ export function parseOptions(argv: string[]): Parsed {
         sandbox: { type: 'string' },
         seccomp: { type: 'string' },
         'print-capabilities': { type: 'boolean' },
+        'migration-mode': { type: 'string' },
+        'migration-on-error': { type: 'string' },
+        'migration-verify-handles': { type: 'boolean' },
+        'migration-confirm-paths': { type: 'boolean' },
         foreground: { type: 'boolean', short: 'f' },
         debug: { type: 'boolean', short: 'd' },
         o: { type: 'string', short: 'o', multiple: true },
@@ -204,11 +217,17 @@ export function parseOptions(argv: string[]): Parsed {
     requestQueues: v['max-request-queues'] !== undefined ? int('--max-request-queues', v['max-request-queues'], 1, 254) : 16,
     sandbox: oneOf('--sandbox', v.sandbox ?? str('sandbox') ?? 'none', ['namespace', 'chroot', 'none'] as const),
     seccomp: oneOf('--seccomp', v.seccomp ?? 'none', ['none', 'kill', 'log', 'trap'] as const),
+    migration: {
+      mode: oneOf('--migration-mode', v['migration-mode'] ?? 'find-paths', ['find-paths', 'file-handles'] as const),
+      onError: oneOf('--migration-on-error', v['migration-on-error'] ?? 'abort', ['abort', 'guest-error'] as const),
+      verifyHandles: v['migration-verify-handles'] ?? false,
+      confirmPaths: v['migration-confirm-paths'] ?? false,
+    },
   };
   return { kind: 'run', options };
 }
 
 /** The vhost-user.json capabilities libvirt reads (docs/interop/vhost-user.json, "fs" type). */
 export function capabilities(): object {
-  return { type: 'fs', features: ['separate-options'] };
+  return { type: 'fs', features: ['migrate-precopy', 'separate-options'] };
 }

@@ -84,6 +84,15 @@ export interface NegotiatedSession extends Session {
   readonly kernelMinor: number;
 }
 
+/** The FUSE session as migration carries it (protocol/device-state.ts, SECTION_FUSE). */
+export interface SessionState {
+  initialized: boolean;
+  /** Negotiated INIT flags (flags | flags2 << 32), decimal. */
+  flags: string;
+  minor: number;
+  kernelMinor: number;
+}
+
 export class FuseServer {
   private readonly o: Required<FuseServerOptions>;
   private state: { initialized: boolean; flags: bigint; minor: number; kernelMinor: number } = {
@@ -148,6 +157,29 @@ export class FuseServer {
         return 0;
       }
     }
+  }
+
+  /** Migration and live upgrade: the negotiated session, as plain JSON (flags as a decimal string). */
+  exportSession(): SessionState {
+    const st = this.state;
+    return { initialized: st.initialized, flags: st.flags.toString(), minor: st.minor, kernelMinor: st.kernelMinor };
+  }
+
+  /**
+   * Restore a session exported by another daemon, before any request arrives. The file system's
+   * init() runs again with the negotiated flags as `capable`, so it takes the same session options.
+   */
+  async importSession(s: SessionState): Promise<void> {
+    if (typeof s !== 'object' || s === null || typeof s.initialized !== 'boolean' || typeof s.flags !== 'string' || !/^\d+$/.test(s.flags) ||
+        !Number.isInteger(s.minor) || !Number.isInteger(s.kernelMinor)) {
+      throw new ProtocolError('STATE_BAD_SESSION', 'FUSE session state is malformed');
+    }
+    if (s.initialized && (s.minor < FUSE_MIN_KERNEL_MINOR_VERSION || s.minor > FUSE_KERNEL_MINOR_VERSION)) {
+      throw new ProtocolError('STATE_BAD_SESSION', `FUSE session minor 7.${s.minor} is outside what this daemon speaks (7.${FUSE_MIN_KERNEL_MINOR_VERSION}..7.${FUSE_KERNEL_MINOR_VERSION})`);
+    }
+    const flags = BigInt(s.flags);
+    if (s.initialized) await this.fs.init({ minor: s.minor, capable: flags, maxReadahead: 0 });
+    this.state = { initialized: s.initialized, flags, minor: s.minor, kernelMinor: s.kernelMinor };
   }
 
   /** Device reset or disconnect: drop the session and everything the file system holds. */

@@ -37,6 +37,7 @@ interface Addon {
   memfdCreate(name: string, flags: number): number;
   ftruncate(fd: number, length: number | bigint): void;
   pageSize(): number;
+  atomicOr8(buf: ArrayBuffer, index: number, bits: number): void;
   eventfd(initval: number, flags: number): number;
   eventfdRead(fd: number): bigint;
   eventfdWrite(fd: number, value: number | bigint): void;
@@ -94,6 +95,8 @@ export const mprotect = addon.mprotect;
 export const memfdCreate = addon.memfdCreate;
 export const ftruncate = addon.ftruncate;
 export const pageSize = addon.pageSize;
+/** Atomically OR `bits` into byte `index` of a (shared) mapping. */
+export const atomicOr8 = addon.atomicOr8;
 /** eventfd(initval, flags | EFD_CLOEXEC) */
 export const eventfd = addon.eventfd;
 /** Read and reset an eventfd's counter; EAGAIN if non-blocking and zero. */

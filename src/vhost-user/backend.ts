@@ -12,6 +12,8 @@ import * as vu from '../../protocol/vhost-user.js';
 import { FrontendReq as R, VhostUserProtocolFeature as PF } from '../../protocol/vhost-user.js';
 import { validQueueSize } from '../../protocol/virtio.js';
 import { GuestMemory, type RegionDescription } from '../memory/guest-memory.js';
+import { DirtyLog } from '../memory/dirty-log.js';
+import { readAllAndClose, writeAllAndClose } from '../migration/pipe.js';
 import { Connection, type Message } from './connection.js';
 import { Vring } from './vring.js';
 import type { VirtioDevice } from './device.js';
@@ -28,9 +30,12 @@ const DRAIN_TIMEOUT_MS = 10_000;
 const bit = (b: bigint | number): bigint => 1n << BigInt(b);
 
 /** Ring and transport features the back-end itself implements. */
-const TRANSPORT_FEATURES = bit(vu.VIRTIO_F_VERSION_1) | bit(vu.VHOST_USER_F_PROTOCOL_FEATURES) | bit(vu.VIRTIO_RING_F_EVENT_IDX) | bit(vu.VIRTIO_RING_F_INDIRECT_DESC);
+const TRANSPORT_FEATURES = bit(vu.VIRTIO_F_VERSION_1) | bit(vu.VHOST_USER_F_PROTOCOL_FEATURES) | bit(vu.VIRTIO_RING_F_EVENT_IDX) | bit(vu.VIRTIO_RING_F_INDIRECT_DESC) | bit(vu.VHOST_F_LOG_ALL);
 
-const BASE_PROTOCOL_FEATURES = bit(PF.MQ) | bit(PF.REPLY_ACK) | bit(PF.BACKEND_REQ) | bit(PF.BACKEND_SEND_FD) | bit(PF.RESET_DEVICE) | bit(PF.CONFIGURE_MEM_SLOTS) | bit(PF.STATUS);
+const BASE_PROTOCOL_FEATURES = bit(PF.MQ) | bit(PF.LOG_SHMFD) | bit(PF.REPLY_ACK) | bit(PF.BACKEND_REQ) | bit(PF.BACKEND_SEND_FD) | bit(PF.RESET_DEVICE) | bit(PF.CONFIGURE_MEM_SLOTS) | bit(PF.STATUS);
+
+/** Largest device state we accept from a front-end (SET_DEVICE_STATE_FD load). */
+const MAX_DEVICE_STATE = 1 << 30;
 
 /** An error whose message is meant for the operator: what is wrong and how to fix it. */
 export class BackendError extends Error {
@@ -53,6 +58,10 @@ export class Backend {
   private owner = false;
   private status = 0;
   private backendReqFd = -1;
+  /** The dirty log from SET_LOG_BASE; active (memory.logger) while VHOST_F_LOG_ALL is acked. */
+  dirtyLog: DirtyLog | undefined;
+  /** The device state transfer started by SET_DEVICE_STATE_FD; CHECK_DEVICE_STATE waits for it. */
+  private transfer: Promise<void> | undefined;
   readonly conn: Connection;
   private readonly handlers: Partial<Record<R, Handler>>;
   /** Requests seen, in order (names): tests and debugging. */
@@ -89,6 +98,9 @@ export class Backend {
       [R.GET_STATUS]: () => vu.encodeU64(this.status),
       [R.SET_STATUS]: (m) => this.setStatus(vu.decodeU64(m.payload)),
       [R.GET_CONFIG]: (m) => this.getConfig(m),
+      [R.SET_LOG_BASE]: (m) => this.setLogBase(m),
+      [R.SET_DEVICE_STATE_FD]: (m) => this.setDeviceStateFd(m),
+      [R.CHECK_DEVICE_STATE]: () => this.checkDeviceState(),
       [R.SET_CONFIG]: () => {
         throw new BackendError('VHOST_USER_CONFIG_READ_ONLY', 'the virtio-fs config space is read-only');
       },
@@ -101,7 +113,8 @@ export class Backend {
   }
 
   offeredProtocol(): bigint {
-    return BASE_PROTOCOL_FEATURES | (this.device.config() !== undefined ? bit(PF.CONFIG) : 0n);
+    const migratable = this.device.saveState !== undefined && this.device.loadState !== undefined;
+    return BASE_PROTOCOL_FEATURES | (this.device.config() !== undefined ? bit(PF.CONFIG) : 0n) | (migratable ? bit(PF.DEVICE_STATE) : 0n);
   }
 
   private hasProtocol(f: PF): boolean {
@@ -150,7 +163,11 @@ export class Backend {
     if ((f & ~offered) !== 0n) {
       throw new BackendError('VHOST_USER_BAD_FEATURES', `front-end acked features 0x${f.toString(16)} that were not offered (offered 0x${offered.toString(16)})`);
     }
+    const logging = (f & bit(vu.VHOST_F_LOG_ALL)) !== 0n;
+    if (logging !== ((this.ackedFeatures & bit(vu.VHOST_F_LOG_ALL)) !== 0n)) log.info(`dirty page logging ${logging ? 'on' : 'off'}`);
     this.ackedFeatures = f;
+    this.memory.logger = logging ? this.dirtyLog : undefined;
+    if (logging && this.dirtyLog === undefined) log.warn('VHOST_F_LOG_ALL acked before SET_LOG_BASE: logging starts when the log arrives');
     // Without PROTOCOL_FEATURES, rings are enabled as soon as they start.
     if ((f & bit(vu.VHOST_USER_F_PROTOCOL_FEATURES)) === 0n) for (const v of this.vrings) v.enabled = true;
   }
@@ -265,7 +282,9 @@ export class Backend {
     };
     const old = v.addrs;
     if (old !== undefined && old.desc === addrs.desc && old.avail === addrs.avail && old.used === addrs.used) {
-      v.addrs = addrs; // only the log settings changed (migration): the running queue stays
+      // Only the log settings changed (migration): the running queue stays.
+      v.addrs = addrs;
+      if (v.queue !== undefined) v.queue.usedGpa = addrs.log ?? addrs.used;
       return;
     }
     if (v.started) await v.drain();
@@ -314,6 +333,66 @@ export class Backend {
     v.process();
   }
 
+  private setLogBase(m: Message): Uint8Array {
+    const l = vu.decodeLog(m.payload);
+    if (l.mmapSize > BigInt(1 << 30) || l.mmapOffset > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new BackendError('VHOST_USER_BAD_LOG', `dirty log of 0x${l.mmapSize.toString(16)} bytes at 0x${l.mmapOffset.toString(16)} is not mappable`);
+    }
+    const next = new DirtyLog(take(m, 0), Number(l.mmapSize), Number(l.mmapOffset));
+    this.dirtyLog?.close();
+    this.dirtyLog = next;
+    if ((this.ackedFeatures & bit(vu.VHOST_F_LOG_ALL)) !== 0n) this.memory.logger = next;
+    log.info(`dirty log mapped: ${next.size} bytes (covers ${(next.size * 8 * vu.VHOST_LOG_PAGE) >> 20} MiB of guest memory)`);
+    return vu.encodeU64(0);
+  }
+
+  private setDeviceStateFd(m: Message): Uint8Array {
+    const t = vu.decodeDeviceStateTransfer(m.payload);
+    const fd = take(m, 0);
+    if (this.vrings.some((v) => v.started)) {
+      native.closeQuietly(fd);
+      throw new BackendError('VHOST_USER_RING_RUNNING', 'SET_DEVICE_STATE_FD while a ring runs: the device must be stopped (GET_VRING_BASE) first');
+    }
+    const dev = this.device;
+    if (dev.saveState === undefined || dev.loadState === undefined) {
+      native.closeQuietly(fd);
+      throw new BackendError('VHOST_USER_UNSUPPORTED', 'this device cannot migrate');
+    }
+    if (t.direction === vu.VhostTransferStateDirection.SAVE) {
+      this.transfer = dev.saveState().then(
+        (state) => {
+          log.info(`migration: sending ${state.length} bytes of device state`);
+          return writeAllAndClose(fd, state);
+        },
+        (e: unknown) => {
+          native.closeQuietly(fd);
+          throw e;
+        },
+      );
+    } else {
+      this.transfer = readAllAndClose(fd, MAX_DEVICE_STATE).then((state) => {
+        log.info(`migration: received ${state.length} bytes of device state`);
+        return dev.loadState!(state);
+      });
+    }
+    // Keep a failure for CHECK_DEVICE_STATE, not as an unhandled rejection.
+    this.transfer.catch(() => undefined);
+    return vu.encodeDeviceStateReply({ error: 0, noFd: true });
+  }
+
+  private async checkDeviceState(): Promise<Uint8Array> {
+    const t = this.transfer;
+    this.transfer = undefined;
+    if (t === undefined) throw new BackendError('VHOST_USER_NO_TRANSFER', 'CHECK_DEVICE_STATE without a SET_DEVICE_STATE_FD transfer');
+    try {
+      await t;
+    } catch (e) {
+      throw new BackendError('VHOST_USER_STATE_TRANSFER_FAILED', `device state transfer failed: ${(e as { code?: string }).code ?? ''} ${(e as Error).message}`);
+    }
+    log.info('migration: device state transfer complete');
+    return vu.encodeU64(0);
+  }
+
   private setBackendReqFd(m: Message): void {
     native.closeQuietly(this.backendReqFd);
     this.backendReqFd = take(m, 0);
@@ -352,6 +431,9 @@ export class Backend {
     else log.warn('guest memory left mapped: requests were still using it');
     native.closeQuietly(this.backendReqFd);
     this.backendReqFd = -1;
+    this.memory.logger = undefined;
+    this.dirtyLog?.close();
+    this.dirtyLog = undefined;
     await this.device.reset();
   }
 }
@@ -375,5 +457,8 @@ function errorReply(spec: vu.RequestSpec, m: Message): Uint8Array {
     const idx = m.payload.length >= 4 ? new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(0, true) : 0;
     return vu.encodeVringState({ index: idx, num: 0 });
   }
+  if (spec.request === R.SET_DEVICE_STATE_FD) return vu.encodeDeviceStateReply({ error: 1, noFd: true });
+  // Every other u64 reply a request has by definition (CHECK_DEVICE_STATE, SET_LOG_BASE) reads 0 as success.
+  if (spec.reply!.payload === 'u64') return vu.encodeU64(1);
   return new Uint8Array(spec.reply!.size.min);
 }

@@ -16,4 +16,11 @@ export interface VirtioDevice {
   handle(queue: number, chain: Chain): Promise<number> | number;
   /** The driver is gone or restarting: drop per-driver state (e.g. the FUSE session). */
   reset(): Promise<void> | void;
+  /**
+   * Migration: the device state, taken while every ring is stopped (SET_DEVICE_STATE_FD save). A
+   * device without saveState/loadState cannot migrate (DEVICE_STATE is then not offered).
+   */
+  saveState?(): Promise<Uint8Array>;
+  /** Migration destination: apply a state from saveState() before the rings start. */
+  loadState?(state: Uint8Array): Promise<void>;
 }

@@ -41,6 +41,8 @@ export interface RingAddresses {
   desc: number;
   avail: number;
   used: number;
+  /** Guest physical address to log used-ring writes at (SET_VRING_ADDR's log_guest_addr); default `used`. */
+  log?: number;
 }
 
 export class SplitQueue {
@@ -54,7 +56,8 @@ export class SplitQueue {
   private avail16!: Uint16Array;
   private used16!: Uint16Array;
   private used32!: Uint32Array;
-  private usedGpa = 0;
+  /** Where used-ring writes are logged (dirty logging); updated when only the log address changes. */
+  usedGpa = 0;
   private readonly mask: number;
 
   /**
@@ -77,7 +80,7 @@ export class SplitQueue {
     this.avail16 = new Uint16Array(a.buffer, a.byteOffset, a.byteLength >> 1);
     this.used16 = new Uint16Array(u.buffer, u.byteOffset, u.byteLength >> 1);
     this.used32 = new Uint32Array(u.buffer, u.byteOffset, (u.byteLength - 2) >> 2);
-    this.usedGpa = addrs.used;
+    this.usedGpa = addrs.log ?? addrs.used;
     this.usedIdx = Atomics.load(this.used16, 1);
   }
 

@@ -74,6 +74,22 @@ test('mprotect: a PROT_NONE page cannot be mapped out of range; valid calls succ
   n.close(fd);
 });
 
+test('atomicOr8 sets bits in a shared mapping, seen through the other mapping; bounds checked', (t) => {
+  const fd = n.memfdCreate('vfs-log', 0);
+  n.ftruncate(fd, n.pageSize());
+  const a = n.mmap(fd, n.pageSize(), 0, true);
+  const b = new Uint8Array(n.mmap(fd, n.pageSize(), 0, true));
+  n.atomicOr8(a, 5, 0x81);
+  n.atomicOr8(a, 5, 0x02);
+  t.is(b[5], 0x83);
+  t.throws(() => n.atomicOr8(a, n.pageSize(), 1), { code: 'EINVAL' });
+  t.throws(() => n.atomicOr8(a, 0, 256), { code: 'EINVAL' });
+  t.throws(() => n.atomicOr8(new Uint8Array(4) as unknown as ArrayBuffer, 0, 1), { code: 'ERR_INVALID_ARG' });
+  n.munmap(a);
+  n.munmap(b.buffer as ArrayBuffer);
+  n.close(fd);
+});
+
 test('memfdCreate rejects bad flags and names with NUL', (t) => {
   t.throws(() => n.memfdCreate('x', 0x7fff0000), { code: 'EINVAL' });
   t.throws(() => n.memfdCreate('a\0b', 0), { code: 'ERR_INVALID_ARG' });
