@@ -7,9 +7,6 @@ import { FuseError } from '../fuse/errors.js';
 import type { FlockResult, StatFs, Statx } from '../native/fs.js';
 import { F_UNLCK } from '../native/fs.js';
 
-/** The statx fields FUSE attributes need. */
-export { STATX_BASIC_STATS as ATTR_STATX_MASK } from '../native/fs.js';
-
 /** A signed seconds value as the u64 the wire carries (the kernel reads it back as signed). */
 const u64 = (n: number | bigint): bigint => BigInt.asUintN(64, BigInt(n));
 

@@ -10,8 +10,11 @@
  * (nodeid, lock owner) gets an open file description of its own, opened again from the handle's fd,
  * and the owner's locks are OFD locks on it (F_OFD_*): owners conflict with each other and with
  * everyone else on the host exactly as processes would. FLUSH(owner) closes that description, which
- * drops the owner's locks; the last RELEASE on an inode closes whatever is left. Limits: OFD locks
- * have no deadlock detection (no EDEADLK), and GETLK reports the holder's pid as 0.
+ * drops the owner's locks. The guest's own OFD locks (F_OFD_SETLK) reach us the same way, with the
+ * guest's open file as the owner; the guest sends no unlock when that file is closed, only RELEASE of
+ * its fh, so RELEASE of an fh drops the owners that ever locked through it (a process owner's locks
+ * are gone by then anyway: closing the fd sent FLUSH first). Limits: OFD locks have no deadlock
+ * detection (no EDEADLK), and GETLK reports the holder's pid as 0.
  *
  * BSD flock (SETLK with FUSE_LK_FLOCK). flock locks belong to the open file description, i.e. to the
  * guest's open file, i.e. to the fh: flock(2) on the handle's own fd.
@@ -50,6 +53,8 @@ const EARLY_INTERRUPTS = 256;
 
 export class Locks {
   private readonly ofds = new Map<string, Promise<OwnerOfd>>();
+  /** The fhs each owner (key as in ofds) has locked through. */
+  private readonly usedVia = new Map<string, Set<bigint>>();
   /** Waiting requests by unique, for FUSE_INTERRUPT. */
   private readonly waiting = new Map<bigint, AbortController>();
   private readonly early: bigint[] = [];
@@ -103,6 +108,7 @@ export class Locks {
     const p = this.ofds.get(key);
     if (p === undefined) return;
     this.ofds.delete(key);
+    this.usedVia.delete(key);
     let o: OwnerOfd;
     try {
       o = await p;
@@ -111,6 +117,13 @@ export class Locks {
     }
     this.close(o);
     await o.gone;
+  }
+
+  /** RELEASE of fh: the owners that locked through it let go (see the file comment). */
+  async releaseHandle(nodeid: bigint, fh: bigint): Promise<void> {
+    const prefix = `${nodeid}:`;
+    const keys = [...this.usedVia].filter(([k, fhs]) => k.startsWith(prefix) && fhs.has(fh)).map(([k]) => k);
+    await Promise.all(keys.map((k) => this.releaseOwner(nodeid, BigInt(k.slice(prefix.length)))));
   }
 
   /** The last handle on nodeid is gone: no owner can hold a lock there any more. */
@@ -162,10 +175,15 @@ export class Locks {
       if (!create) return fn(undefined);
       p = this.open(h);
       this.ofds.set(key, p);
+      this.usedVia.set(key, new Set());
       p.catch(() => {
-        if (this.ofds.get(key) === p) this.ofds.delete(key);
+        if (this.ofds.get(key) === p) {
+          this.ofds.delete(key);
+          this.usedVia.delete(key);
+        }
       });
     }
+    this.usedVia.get(key)?.add(h.fh);
     const o = await p;
     o.pins++;
     try {

@@ -447,6 +447,7 @@ export class PassthroughFs extends NullFileSystem {
       this.handles.unpin(h);
     }
     await closed;
+    await this.locks.releaseHandle(nodeid, fh);
     if (!this.handles.anyOn(nodeid)) await this.locks.releaseInode(nodeid);
   }
 

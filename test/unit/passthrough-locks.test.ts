@@ -67,6 +67,20 @@ test('FLUSH of an owner drops its locks (close(2) semantics); the last RELEASE d
   t.is(m.fs.stats().lockOwners, 0);
 });
 
+test('the guest\'s OFD locks (owner = its open file) go with RELEASE of that fh, which is all the guest sends', async (t) => {
+  const { m, id, open } = await file(t);
+  const [a, bfh] = [await open(), await open()];
+  const ofdA = 0xaaa0n; // the guest kernel's owner id for open file a
+  const ofdB = 0xbbb0n;
+  await m.fs.setlk(c(), id, bfh, ofdB, lk(n.F_WRLCK), 0, false);
+  await t.throwsAsync(m.fs.setlk(c(), id, a, ofdA, lk(n.F_WRLCK), 0, false), { code: 'EAGAIN' });
+  // close(b) in the guest: a FLUSH with the process's owner (not ofdB), then RELEASE.
+  await m.fs.flush(c(), id, bfh, 0x1234n);
+  await m.fs.release(c(), id, bfh, 0, 0);
+  await m.fs.setlk(c(), id, a, ofdA, lk(n.F_WRLCK), 0, false);
+  t.is(m.fs.stats().lockOwners, 1);
+});
+
 test('guest POSIX locks are real host locks: another host process sees them, and its locks block the guest', async (t) => {
   if (!hasPython) return t.pass('no python3 here');
   const { m, id, open, path } = await file(t);
@@ -97,7 +111,8 @@ test('SETLKW waits block neither the event loop nor the worker pool, and all fin
   const waiters = await Promise.all(Array.from({ length: 24 }, () => open()));
   let done = 0;
   const waits = waiters.map((fh, i) => m.fs.setlk(c(), id, fh, 100n + BigInt(i), lk(n.F_RDLCK), 0, true).then(() => done++));
-  await new Promise((r) => setTimeout(r, 100));
+  // Each wait first opens its owner's description (on the pool), then waits on a thread of its own.
+  for (let i = 0; i < 200 && n.poolStats().waiters < 24; i++) await new Promise((r) => setTimeout(r, 25));
   t.is(done, 0);
   t.true(n.poolStats().waiters >= 24, 'each wait has a thread of its own');
   // The pool (4 threads by default) is free: ordinary requests still complete.
