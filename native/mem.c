@@ -13,6 +13,9 @@
 typedef struct mapping {
   void *addr;
   size_t len;
+  /* Set by munmap(): the address may already belong to a newer mapping, so the finalizer (which
+   * Node may run later, from a SetImmediate) must only free this record. */
+  bool unmapped;
   struct mapping *next;
 } mapping;
 
@@ -29,12 +32,24 @@ static mapping *take(void *addr) {
   return NULL;
 }
 
-static void finalize(napi_env env, void *data, void *hint) {
-  mapping *m = take(data);
-  if (m != NULL) {
-    munmap(m->addr, m->len);
-    free(m);
+static void drop(mapping *m) {
+  for (mapping **p = &live; *p != NULL; p = &(*p)->next) {
+    if (*p == m) {
+      *p = m->next;
+      return;
+    }
   }
+}
+
+/* The record comes as the hint, never looked up by address: after an explicit munmap() the same
+ * address can be a newer, live mapping. */
+static void finalize(napi_env env, void *data, void *hint) {
+  mapping *m = hint;
+  if (!m->unmapped) {
+    drop(m);
+    munmap(m->addr, m->len);
+  }
+  free(m);
 }
 
 /* mmap(fd, length, offset, writable) -> ArrayBuffer. MAP_SHARED; offset must be page aligned. */
@@ -53,10 +68,11 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   if (m == NULL) { munmap(addr, len); return vfs_throw_errno(env, ENOMEM, "mmap"); }
   m->addr = addr;
   m->len = (size_t)len;
+  m->unmapped = false;
   m->next = live;
   live = m;
   napi_value ab;
-  if (napi_create_external_arraybuffer(env, addr, (size_t)len, finalize, NULL, &ab) != napi_ok) {
+  if (napi_create_external_arraybuffer(env, addr, (size_t)len, finalize, m, &ab) != napi_ok) {
     /* Node may already have run the finalizer (which unmaps and frees); only clean up what is left. */
     mapping *left = take(addr);
     if (left != NULL) {
@@ -80,10 +96,13 @@ static napi_value js_munmap(napi_env env, napi_callback_info info) {
   napi_get_arraybuffer_info(env, argv[0], &data, &len);
   mapping *m = data != NULL ? take(data) : NULL;
   if (m == NULL) return vfs_throw_errno(env, EINVAL, "munmap");
+  /* The finalizer owns the record from here (it may run during the detach or later) and frees it. */
+  void *addr = m->addr;
+  size_t n = m->len;
+  m->unmapped = true;
   napi_detach_arraybuffer(env, argv[0]);
-  int r = munmap(m->addr, m->len);
+  int r = munmap(addr, n);
   int err = errno;
-  free(m);
   if (r != 0) return vfs_throw_errno(env, err, "munmap");
   return vfs_undefined(env);
 }

@@ -7,6 +7,7 @@
  * Addresses are JS numbers checked to be safe integers (< 2^53): a guest address beyond that lies
  * outside every region anyway.
  */
+import fs from 'node:fs';
 import * as native from '../native/index.js';
 
 /** Largest chunk mapped as one ArrayBuffer. */
@@ -81,6 +82,12 @@ export class GuestMemory {
         if (desc.guestPhysAddr < r.guestPhysAddr + r.memorySize && r.guestPhysAddr < desc.guestPhysAddr + desc.memorySize) {
           throw new MemoryError('MEM_OVERLAP', `region at GPA 0x${desc.guestPhysAddr.toString(16)} overlaps the region at 0x${r.guestPhysAddr.toString(16)}`);
         }
+      }
+      // Bytes of a MAP_SHARED mapping past the end of its file raise SIGBUS on access: a region that
+      // a short memfd cannot back must be refused here, not discovered by a crash.
+      const st = fs.fstatSync(fd);
+      if (st.isFile() && desc.mmapOffset + desc.memorySize > st.size) {
+        throw new MemoryError('MEM_REGION_PAST_EOF', `region of ${desc.memorySize} bytes at fd offset ${desc.mmapOffset} reaches past the end of its ${st.size}-byte file`);
       }
       const chunks = mapChunks(fd, desc.mmapOffset, desc.memorySize);
       const region: Region = { ...desc, fd, chunks };
