@@ -130,7 +130,10 @@ export class Backend {
     let reply: Uint8Array | void = undefined;
     let error: Error | undefined;
     try {
-      spec = vu.checkRequest(request, m.header.size, m.fds.length);
+      // Look the request up before checking its sizes: a malformed one that has a reply by
+      // definition must still get its (failure) reply, or the front-end waits for it forever.
+      spec = vu.expectedPayload(request);
+      vu.checkRequest(request, m.header.size, m.fds.length);
       if (spec.feature !== undefined && !this.hasProtocol(spec.feature)) {
         throw new BackendError('VHOST_USER_NOT_NEGOTIATED', `${name} needs protocol feature ${vu.protocolFeatureName(spec.feature)}, which was not negotiated`);
       }
