@@ -4,6 +4,7 @@
  * namespaces (virtiofsd-ts:<area>), which `--log-level=debug` enables; DEBUG=... works as usual.
  */
 import createDebug from 'debug';
+import util from 'node:util';
 
 export type LogLevel = 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 const RANK: Record<LogLevel, number> = { off: 0, error: 1, warn: 2, info: 3, debug: 4, trace: 5 };
@@ -22,7 +23,7 @@ export function configureLog(opts: { level?: LogLevel; format?: 'text' | 'json';
     const cur = process.env.DEBUG;
     createDebug.enable([cur, 'virtiofsd-ts:*'].filter(Boolean).join(','));
   }
-  createDebug.log = (...args: unknown[]) => sink(args.map(String).join(' '));
+  createDebug.log = (...args: unknown[]) => sink(util.format(...args));
 }
 
 export function logLevel(): LogLevel {
