@@ -12,10 +12,12 @@ export const LOG_LEVELS = Object.keys(RANK) as LogLevel[];
 
 let level: LogLevel = 'info';
 let json = false;
-let sink: (line: string) => void = (line) => process.stderr.write(line + '\n');
+/** Where lines go; `level` lets a sink such as syslog set each line's priority. */
+export type LogSink = (line: string, level: LogLevel) => void;
+let sink: LogSink = (line) => process.stderr.write(line + '\n');
 const debuggers = new Map<string, createDebug.Debugger>();
 
-export function configureLog(opts: { level?: LogLevel; format?: 'text' | 'json'; sink?: (line: string) => void }): void {
+export function configureLog(opts: { level?: LogLevel; format?: 'text' | 'json'; sink?: LogSink }): void {
   if (opts.level !== undefined) level = opts.level;
   if (opts.format !== undefined) json = opts.format === 'json';
   if (opts.sink !== undefined) sink = opts.sink;
@@ -23,7 +25,16 @@ export function configureLog(opts: { level?: LogLevel; format?: 'text' | 'json';
     const cur = process.env.DEBUG;
     createDebug.enable([cur, 'virtiofsd-ts:*'].filter(Boolean).join(','));
   }
-  createDebug.log = (...args: unknown[]) => sink(util.format(...args));
+  createDebug.log = function (this: { namespace?: string }, ...args: unknown[]) {
+    const text = util.format(...args);
+    if (!json) return sink(text, 'debug');
+    // The debug package put "<ISO date> <namespace> " in front when not on a TTY: keep the message only.
+    const ns = this?.namespace ?? 'virtiofsd-ts';
+    const at = text.indexOf(ns + ' ');
+    const msg = at >= 0 && at < 40 ? text.slice(at + ns.length + 1) : text;
+    const unique = /\bunique=(\d+)/.exec(msg)?.[1];
+    sink(JSON.stringify({ time: new Date().toISOString(), level: 'debug', area: ns.replace(/^virtiofsd-ts:/, ''), msg, ...(unique !== undefined ? { unique } : {}) }), 'debug');
+  };
 }
 
 export function logLevel(): LogLevel {
@@ -33,10 +44,10 @@ export function logLevel(): LogLevel {
 function emit(lvl: LogLevel, area: string, msg: string, fields?: Record<string, unknown>): void {
   if (RANK[lvl] > RANK[level]) return;
   if (json) {
-    sink(JSON.stringify({ time: new Date().toISOString(), level: lvl, area, msg, ...fields }));
+    sink(JSON.stringify({ time: new Date().toISOString(), level: lvl, area, msg, ...fields }), lvl);
   } else {
     const extra = fields ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x))}`).join(' ') : '';
-    sink(`[${new Date().toISOString()} ${lvl.toUpperCase()} ${area}] ${msg}${extra}`);
+    sink(`[${new Date().toISOString()} ${lvl.toUpperCase()} ${area}] ${msg}${extra}`, lvl);
   }
 }
 

@@ -11,6 +11,7 @@ import { configureLog, logger } from '../log.js';
 import { Daemon } from '../daemon/daemon.js';
 import { VirtioFsDevice } from '../daemon/virtio-fs-device.js';
 import { createFuseServer } from '../daemon/filesystem-stack.js';
+import { attachMetrics, startSyslog, type MetricsEndpoint } from '../metrics/index.js';
 
 const log = logger('main');
 
@@ -46,6 +47,10 @@ export async function main(argv: string[]): Promise<number> {
 
 async function run(o: Options): Promise<number> {
   configureLog({ level: o.logLevel, format: o.logFormat });
+  const syslog = o.syslog ? startSyslog() : undefined;
+  if (syslog !== undefined) configureLog({ sink: syslog.sink });
+  else if (o.syslog) log.warn('--syslog: logger(1) not found (util-linux/bsdutils): logging to stderr');
+  if (o.uidMap.length > 0 || o.gidMap.length > 0) log.warn('--uid-map/--gid-map are not implemented (no user-namespace sandbox): guest ids are host ids');
   if (o.sandbox !== 'none') log.warn(`--sandbox=${o.sandbox} is not implemented: running without a sandbox (as --sandbox=none)`);
   if (o.seccomp !== 'none') log.warn(`--seccomp=${o.seccomp} is not implemented: running without a seccomp filter`);
   let server;
@@ -63,6 +68,15 @@ async function run(o: Options): Promise<number> {
     log.error((e as Error).message);
     return 1;
   }
+  let metricsEndpoint: MetricsEndpoint | undefined;
+  try {
+    if (o.metrics !== undefined) metricsEndpoint = (await attachMetrics(server, daemon, o.metrics)).endpoint;
+  } catch (e) {
+    log.error(`--metrics ${o.metrics?.host}:${o.metrics?.port}: ${(e as Error).message}`);
+    await daemon.stop();
+    return 1;
+  }
+  if (metricsEndpoint !== undefined) log.info(`metrics on ${metricsEndpoint.url}`);
   if (o.pidFile !== undefined) fs.writeFileSync(o.pidFile, `${process.pid}\n`);
   log.info(`serving ${o.sharedDir} on ${o.socketPath ?? `fd ${o.fd}`}${o.persistent ? ' (persistent)' : ''}`);
   let signalled = false;
@@ -78,7 +92,9 @@ async function run(o: Options): Promise<number> {
     await daemon.run();
   } finally {
     if (o.pidFile !== undefined) fs.rmSync(o.pidFile, { force: true });
+    await metricsEndpoint?.close();
   }
   log.info('exiting');
+  syslog?.close();
   return 0;
 }

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { isLoopback } from '../metrics/http.js';
 import type { MigrationOptions } from '../migration/migratable.js';
 
 export type CacheMode = 'auto' | 'always' | 'never' | 'metadata';
@@ -37,6 +38,11 @@ export interface Options {
   sandbox: string;
   seccomp: string;
   migration: MigrationOptions;
+  /** --metrics HOST:PORT: where to serve Prometheus metrics (undefined: no metrics endpoint). */
+  metrics?: { host: string; port: number };
+  /** --uid-map / --gid-map as libvirt passes them (':ns:host:count:'); accepted, not applied (no sandbox). */
+  uidMap: string[];
+  gidMap: string[];
 }
 
 export class UsageError extends Error {
@@ -81,6 +87,11 @@ Runtime:
   --log-level LEVEL         error | warn | info | debug | trace | off (default info)
   --log-format FORMAT       text | json (default text)
   --syslog                  log to syslog (via logger(1)) instead of stderr
+  --metrics HOST:PORT       serve Prometheus metrics on http://HOST:PORT/metrics (HOST defaults to
+                            127.0.0.1; port 0 picks a free port, logged at start)
+  --metrics-allow-remote    allow a --metrics HOST that is not a loopback address
+  --uid-map :NS:HOST:N:     accepted for libvirt; not applied (no user namespace sandbox yet)
+  --gid-map :NS:HOST:N:     accepted for libvirt; not applied
   --sandbox MODE            accepted for compatibility; only "none" is implemented
   --seccomp MODE            accepted for compatibility; not implemented
   --print-capabilities      print the vhost-user.json capabilities libvirt reads, and exit
@@ -122,6 +133,10 @@ export function parseOptions(argv: string[]): Parsed {
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         syslog: { type: 'boolean' },
+        metrics: { type: 'string' },
+        'metrics-allow-remote': { type: 'boolean' },
+        'uid-map': { type: 'string', multiple: true },
+        'gid-map': { type: 'string', multiple: true },
         xattr: { type: 'boolean' },
         'no-xattr': { type: 'boolean' },
         'posix-acl': { type: 'boolean' },
@@ -197,7 +212,7 @@ export function parseOptions(argv: string[]): Parsed {
     socketGroup: v['socket-group'],
     sharedDir,
     tag: v.tag,
-    cache: oneOf('--cache', v.cache ?? str('cache') ?? 'auto', ['auto', 'always', 'never', 'metadata'] as const),
+    cache: oneOf('--cache', v.cache ?? legacyCache(str('cache')) ?? 'auto', ['auto', 'always', 'never', 'metadata'] as const),
     threadPoolSize: v['thread-pool-size'] !== undefined ? int('--thread-pool-size', v['thread-pool-size'], 0, 1024) : 16,
     logLevel,
     logFormat: oneOf('--log-format', v['log-format'] ?? 'text', ['text', 'json'] as const),
@@ -223,8 +238,32 @@ export function parseOptions(argv: string[]): Parsed {
       verifyHandles: v['migration-verify-handles'] ?? false,
       confirmPaths: v['migration-confirm-paths'] ?? false,
     },
+    metrics: v.metrics !== undefined ? metricsAddress(v.metrics, v['metrics-allow-remote'] ?? false) : undefined,
+    uidMap: (v['uid-map'] ?? []).map((m) => idMap('--uid-map', m)),
+    gidMap: (v['gid-map'] ?? []).map((m) => idMap('--gid-map', m)),
   };
   return { kind: 'run', options };
+}
+
+/** The C virtiofsd's `-o cache=none` (what older libvirt passes) is `never`. */
+function legacyCache(v: string | undefined): string | undefined {
+  return v === 'none' ? 'never' : v;
+}
+
+/** `:NS:HOST:COUNT:` as libvirt passes --uid-map/--gid-map (the Rust virtiofsd's syntax). */
+function idMap(flag: string, v: string): string {
+  if (!/^:\d+:\d+:\d+:$/.test(v)) throw new UsageError(`${flag}: '${v}' is not :NAMESPACE_ID:HOST_ID:COUNT:`);
+  return v;
+}
+
+/** `HOST:PORT`, `[V6]:PORT`, `:PORT` or `PORT` (host 127.0.0.1); a remote host needs --metrics-allow-remote. */
+export function metricsAddress(v: string, allowRemote: boolean): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(v) ?? /^()()(\d+)$/.exec(v);
+  if (m === null) throw new UsageError(`--metrics: '${v}' is not HOST:PORT`);
+  const host = m[1] || m[2] || '127.0.0.1';
+  const port = int('--metrics', m[3]!, 0, 65535);
+  if (!allowRemote && !isLoopback(host)) throw new UsageError(`--metrics: ${host} is not a loopback address; metrics are unauthenticated: add --metrics-allow-remote to serve them there`);
+  return { host, port };
 }
 
 /** The vhost-user.json capabilities libvirt reads (docs/interop/vhost-user.json, "fs" type). */

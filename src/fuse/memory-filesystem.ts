@@ -88,6 +88,62 @@ export class MemoryFileSystem extends NullFileSystem {
     return this.nodes.size;
   }
 
+  // ---- host-side access by path (no lookup references are taken: the kernel's counts stay exact) ----
+
+  /** The node at an absolute path such as '/dir/file', or undefined. */
+  private walk(p: string): Node | undefined {
+    let n: Node | undefined = this.nodes.get(FUSE_ROOT_ID);
+    for (const part of p.split('/')) {
+      if (part === '' || n === undefined) continue;
+      if ((n.mode & S_IFMT) !== S_IFDIR) return undefined;
+      const id = n.children.get(Buffer.from(part, 'utf8').toString('latin1'));
+      n = id === undefined ? undefined : this.nodes.get(id);
+    }
+    return n;
+  }
+
+  /** Create the directory `p` and any missing parents (mode 0755, owned by root). */
+  addDirectory(p: string): void {
+    let n = this.nodes.get(FUSE_ROOT_ID)!;
+    for (const part of p.split('/')) {
+      if (part === '') continue;
+      const name = Buffer.from(part, 'utf8');
+      const c = this.child(n, name);
+      if (c !== undefined && (c.mode & S_IFMT) !== S_IFDIR) throw new FuseError('ENOTDIR', `${p}: ${part} is not a directory`);
+      n = c ?? this.add(n, name, S_IFDIR | 0o755, { uid: 0, gid: 0 } as Context);
+    }
+  }
+
+  /** Create or replace the regular file `p` (parents are created) with `data`. */
+  writeFile(p: string, data: string | Uint8Array, mode = 0o644): void {
+    const slash = p.lastIndexOf('/');
+    this.addDirectory(p.slice(0, Math.max(0, slash)));
+    const parent = this.walk(p.slice(0, Math.max(0, slash)))!;
+    const name = Buffer.from(p.slice(slash + 1), 'utf8');
+    if (name.length === 0) throw new FuseError('EINVAL', `${p}: no file name`);
+    let n = this.child(parent, name);
+    if (n !== undefined && (n.mode & S_IFMT) !== S_IFREG) throw new FuseError('EEXIST', `${p} exists and is not a regular file`);
+    n ??= this.add(parent, name, S_IFREG | (mode & 0o7777), { uid: 0, gid: 0 } as Context);
+    const b = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+    n.data = b;
+    n.size = b.length;
+    n.mtime = n.ctime = Date.now() / 1000;
+  }
+
+  /** A copy of the regular file `p`'s contents, or undefined if there is none. */
+  readFile(p: string): Buffer | undefined {
+    const n = this.walk(p);
+    if (n === undefined || (n.mode & S_IFMT) !== S_IFREG) return undefined;
+    return Buffer.from(n.data.subarray(0, n.size));
+  }
+
+  /** The names in directory `p`, or undefined if it is not a directory. */
+  list(p: string): string[] | undefined {
+    const n = this.walk(p);
+    if (n === undefined || (n.mode & S_IFMT) !== S_IFDIR) return undefined;
+    return [...n.children.keys()].map((k) => Buffer.from(k, 'latin1').toString('utf8'));
+  }
+
   private newNode(mode: number, ctx: Context, parent: bigint, id = this.nextId++): Node {
     const now = Date.now() / 1000;
     const n: Node = {
