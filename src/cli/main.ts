@@ -11,6 +11,9 @@ import { configureLog, logger } from '../log.js';
 import { Daemon } from '../daemon/daemon.js';
 import { VirtioFsDevice } from '../daemon/virtio-fs-device.js';
 import { createFuseServer } from '../daemon/filesystem-stack.js';
+import { UpgradeServer } from '../upgrade/handover.js';
+import { takeOver } from '../upgrade/takeover.js';
+import type { Backend } from '../vhost-user/backend.js';
 import { attachMetrics, startSyslog, type MetricsEndpoint } from '../metrics/index.js';
 
 const log = logger('main');
@@ -62,12 +65,23 @@ async function run(o: Options): Promise<number> {
   }
   const device = new VirtioFsDevice(server, { requestQueues: o.requestQueues, tag: o.tag, migration: o.migration });
   let daemon: Daemon;
+  let adopted: Backend | undefined;
+  let ack: (() => void) | undefined;
   try {
-    daemon = new Daemon({ socketPath: o.socketPath, fd: o.fd, socketGroup: o.socketGroup, persistent: o.persistent }, device);
+    let listenFd = o.fd;
+    if (o.takeOver) {
+      const t = await takeOver(o.upgradeSocket!, device);
+      listenFd = t.listenFd;
+      adopted = t.backend;
+      ack = t.ack;
+    }
+    daemon = new Daemon({ socketPath: o.socketPath, fd: listenFd, socketGroup: o.socketGroup, persistent: o.persistent }, device);
   } catch (e) {
-    log.error((e as Error).message);
+    log.error(`${(e as { code?: string }).code ?? ''} ${(e as Error).message}`.trim());
     return 1;
   }
+  ack?.();
+  if (o.upgradeSocket !== undefined) await listenForSuccessor(o, daemon, device);
   let metricsEndpoint: MetricsEndpoint | undefined;
   try {
     if (o.metrics !== undefined) metricsEndpoint = (await attachMetrics(server, daemon, o.metrics)).endpoint;
@@ -89,7 +103,7 @@ async function run(o: Options): Promise<number> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
   try {
-    await daemon.run();
+    await daemon.run(adopted);
   } finally {
     if (o.pidFile !== undefined) fs.rmSync(o.pidFile, { force: true });
     await metricsEndpoint?.close();
@@ -97,4 +111,25 @@ async function run(o: Options): Promise<number> {
   log.info('exiting');
   syslog?.close();
   return 0;
+}
+
+/** Serve --upgrade-socket; a successor of ours waits for the old daemon to let go of the path. */
+async function listenForSuccessor(o: Options, daemon: Daemon, device: VirtioFsDevice): Promise<void> {
+  const end = Date.now() + 15_000;
+  for (;;) {
+    try {
+      new UpgradeServer(o.upgradeSocket!, daemon, device, () => {
+        // The successor has the listener and the guest: leave without touching either.
+        if (o.pidFile !== undefined) fs.writeFileSync(o.pidFile, fs.readFileSync(o.pidFile));
+        process.exit(0);
+      });
+      return;
+    } catch (e) {
+      if (!o.takeOver || Date.now() > end) {
+        log.error(`--upgrade-socket: ${(e as Error).message}; live upgrade is not available`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }

@@ -38,6 +38,9 @@ export interface Options {
   sandbox: string;
   seccomp: string;
   migration: MigrationOptions;
+  /** --upgrade-socket: where this daemon waits for a successor (and, with --take-over, finds its predecessor). */
+  upgradeSocket?: string;
+  takeOver: boolean;
   /** --metrics HOST:PORT: where to serve Prometheus metrics (undefined: no metrics endpoint). */
   metrics?: { host: string; port: number };
   /** --uid-map / --gid-map as libvirt passes them (':ns:host:count:'); accepted, not applied (no sandbox). */
@@ -81,6 +84,11 @@ Migration (QEMU 10 with SET_DEVICE_STATE_FD; both daemons see the same directory
                             becomes ESTALE to the guest (default abort)
   --migration-verify-handles  destination: check each path found is the same inode
   --migration-confirm-paths   source: re-resolve paths just before saving (follows host renames)
+
+Live upgrade (replace the daemon under a running guest):
+  --upgrade-socket PATH     listen here for a successor daemon
+  --take-over               start as the successor of the daemon listening at --upgrade-socket:
+                            take over its guest connection and state, and it exits
 
 Runtime:
   --thread-pool-size N      threads for blocking filesystem calls (default 16)
@@ -155,6 +163,8 @@ export function parseOptions(argv: string[]): Parsed {
         sandbox: { type: 'string' },
         seccomp: { type: 'string' },
         'print-capabilities': { type: 'boolean' },
+        'upgrade-socket': { type: 'string' },
+        'take-over': { type: 'boolean' },
         'migration-mode': { type: 'string' },
         'migration-on-error': { type: 'string' },
         'migration-verify-handles': { type: 'boolean' },
@@ -206,6 +216,8 @@ export function parseOptions(argv: string[]): Parsed {
   const xattr = (v.xattr || legacy.xattr === true || v['posix-acl'] || legacy.posix_acl === true) && !(v['no-xattr'] || legacy.no_xattr === true);
   if ((v['posix-acl'] || legacy.posix_acl === true) && !xattr) throw new UsageError('--posix-acl needs extended attributes: drop --no-xattr');
 
+  if (v['take-over'] && v['upgrade-socket'] === undefined) throw new UsageError('--take-over needs --upgrade-socket PATH (the running daemon\'s)');
+  if (v['upgrade-socket'] !== undefined && Buffer.byteLength(v['upgrade-socket']) > 107) throw new UsageError('--upgrade-socket: path longer than 107 bytes');
   const options: Options = {
     socketPath: v['socket-path'],
     fd,
@@ -232,6 +244,8 @@ export function parseOptions(argv: string[]): Parsed {
     requestQueues: v['max-request-queues'] !== undefined ? int('--max-request-queues', v['max-request-queues'], 1, 254) : 16,
     sandbox: oneOf('--sandbox', v.sandbox ?? str('sandbox') ?? 'none', ['namespace', 'chroot', 'none'] as const),
     seccomp: oneOf('--seccomp', v.seccomp ?? 'none', ['none', 'kill', 'log', 'trap'] as const),
+    upgradeSocket: v['upgrade-socket'],
+    takeOver: v['take-over'] ?? false,
     migration: {
       mode: oneOf('--migration-mode', v['migration-mode'] ?? 'find-paths', ['find-paths', 'file-handles'] as const),
       onError: oneOf('--migration-on-error', v['migration-on-error'] ?? 'abort', ['abort', 'guest-error'] as const),

@@ -25,20 +25,27 @@ export class Daemon {
     this.listener = new Listener(opts);
   }
 
-  /** Serve until the front-end goes (or forever with `persistent`, until stop()). */
-  async run(): Promise<void> {
+  /**
+   * Serve until the front-end goes (or forever with `persistent`, until stop()). `adopted` is a
+   * connection handed over by a previous daemon (live upgrade), served first.
+   */
+  async run(adopted?: Backend): Promise<void> {
     try {
       while (!this.stopping) {
-        let fd: number;
-        try {
-          fd = await this.listener.accept();
-        } catch (e) {
+        let b = adopted;
+        adopted = undefined;
+        if (b === undefined) {
+          let fd: number;
+          try {
+            fd = await this.listener.accept();
+          } catch (e) {
+            if (this.stopping) break;
+            throw e;
+          }
           if (this.stopping) break;
-          throw e;
+          log.info('front-end connected');
+          b = new Backend(fd, this.device);
         }
-        if (this.stopping) break;
-        log.info('front-end connected');
-        const b = new Backend(fd, this.device);
         this.current = b;
         this.onConnection?.(b);
         const err = await b.conn.done;
@@ -56,6 +63,11 @@ export class Daemon {
 
   get backend(): Backend | undefined {
     return this.current;
+  }
+
+  /** The listening socket's fd (handed over on a live upgrade). */
+  get listenFd(): number {
+    return this.listener.fd;
   }
 
   /** Drop the current connection (its in-flight requests complete) and stop listening. */

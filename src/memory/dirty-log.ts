@@ -19,14 +19,15 @@ export class DirtyLog implements WriteLogger {
   /** Pages marked since creation (tests and metrics). */
   marked = 0;
 
-  /** Maps `size` bytes of `fd` at `offset`. Takes ownership of fd (closed now: the mapping stays). */
-  constructor(fd: number, size: number, offset: number) {
+  /** Maps `size` bytes of `fd` at `offset`. Takes ownership of fd (kept for a live upgrade, closed by close()). */
+  constructor(readonly fd: number, size: number, readonly offset: number) {
     const page = native.pageSize();
     const delta = offset % page;
     try {
       this.ab = native.mmap(fd, size + delta, offset - delta, true);
-    } finally {
+    } catch (e) {
       native.closeQuietly(fd);
+      throw e;
     }
     this.base = delta;
     this.size = size;
@@ -73,5 +74,6 @@ export class DirtyLog implements WriteLogger {
     } catch {
       /* already unmapped */
     }
+    native.closeQuietly(this.fd);
   }
 }

@@ -17,6 +17,7 @@ import { readAllAndClose, writeAllAndClose } from '../migration/pipe.js';
 import { Connection, type Message } from './connection.js';
 import { Vring } from './vring.js';
 import type { VirtioDevice } from './device.js';
+import type { LiveState, LiveVring } from '../../protocol/upgrade.js';
 import { logger } from '../log.js';
 
 const log = logger('vhost-user');
@@ -67,8 +68,8 @@ export class Backend {
   /** Requests seen, in order (names): tests and debugging. */
   readonly seen: string[] = [];
 
-  /** Takes ownership of the connected socket `fd`. */
-  constructor(fd: number, readonly device: VirtioDevice) {
+  /** Takes ownership of the connected socket `fd`. `suspended`: read nothing until resumeAfterUpgrade(). */
+  constructor(fd: number, readonly device: VirtioDevice, suspended = false) {
     this.vrings = Array.from({ length: device.maxQueues }, (_, i) => new Vring(i, this.memory, (q, c) => device.handle(q, c), () => ({
       eventIdx: (this.ackedFeatures & bit(vu.VIRTIO_RING_F_EVENT_IDX)) !== 0n,
       indirect: (this.ackedFeatures & bit(vu.VIRTIO_RING_F_INDIRECT_DESC)) !== 0n,
@@ -105,7 +106,7 @@ export class Backend {
         throw new BackendError('VHOST_USER_CONFIG_READ_ONLY', 'the virtio-fs config space is read-only');
       },
     };
-    this.conn = new Connection(fd, (m) => this.onMessage(m));
+    this.conn = new Connection(fd, (m) => this.onMessage(m), suspended);
   }
 
   offeredFeatures(): bigint {
@@ -422,6 +423,101 @@ export class Backend {
     this.ackedFeatures = 0n;
     this.status = 0;
     await this.device.reset();
+  }
+
+  // ---- live upgrade ----------------------------------------------------------------------------
+
+  /**
+   * Stop reading front-end messages (between two of them), stop taking requests and wait for those in
+   * flight. Returns false if some did not finish in time (the hand-over must then not go ahead).
+   */
+  async suspendForUpgrade(): Promise<boolean> {
+    await this.conn.suspend();
+    for (const v of this.vrings) v.paused = true;
+    return this.drainAll();
+  }
+
+  /** A hand-over failed (old daemon), or the successor got the go (new daemon): serve, including what arrived meanwhile. */
+  resumeAfterUpgrade(): void {
+    for (const v of this.vrings) {
+      v.paused = false;
+      v.process();
+    }
+    this.conn.unsuspend();
+  }
+
+  /** Everything this connection lives on; fds are appended to `fds` and named by index. Call suspended. */
+  liveState(fds: number[]): Omit<LiveState, 'version' | 'fdCount' | 'listener' | 'device'> {
+    const idx = (fd: number): number | null => (fd < 0 ? null : fds.push(fd) - 1);
+    return {
+      connection: idx(this.conn.fd),
+      backendReq: idx(this.backendReqFd),
+      features: this.ackedFeatures.toString(),
+      protocolFeatures: this.ackedProtocol.toString(),
+      status: this.status,
+      owner: this.owner,
+      memory: this.memory.regions.map((r) => ({ guestPhysAddr: r.guestPhysAddr, memorySize: r.memorySize, userspaceAddr: r.userspaceAddr, mmapOffset: r.mmapOffset, fd: idx(r.fd)! })),
+      dirtyLog: this.dirtyLog === undefined ? null : { fd: idx(this.dirtyLog.fd)!, size: this.dirtyLog.size, offset: this.dirtyLog.offset },
+      vrings: this.vrings.map((v): LiveVring => ({
+        index: v.index,
+        size: v.size,
+        addrs: v.addrs ?? null,
+        base: v.queue?.lastAvail ?? v.base,
+        enabled: v.enabled,
+        started: v.started,
+        kick: idx(v.kickFd),
+        call: idx(v.callFd),
+        err: idx(v.errFd),
+      })),
+    };
+  }
+
+  /**
+   * The successor's side: adopt a connection handed over by the previous daemon. The device state
+   * must already be loaded. Everything is restored but suspended: nothing is read from the socket or
+   * the rings until resumeAfterUpgrade(), which the caller runs only after the old daemon has been
+   * told to go — so the two never both serve, and a failed hand-over replays nothing.
+   */
+  static fromLive(s: LiveState, fds: number[], device: VirtioDevice): Backend {
+    const fd = (i: number | null): number | undefined => (i === null ? undefined : fds[i]);
+    const b = new Backend(fd(s.connection)!, device, true);
+    for (const v of b.vrings) v.paused = true;
+    try {
+      b.restore(s, fd);
+    } catch (e) {
+      // Our copies go; the old daemon still has its own and resumes.
+      b.conn.release();
+      for (const v of b.vrings) v.reset();
+      b.memory.clear();
+      b.dirtyLog?.close();
+      throw e;
+    }
+    return b;
+  }
+
+  private restore(s: LiveState, fd: (i: number | null) => number | undefined): void {
+    const b = this as Backend;
+    b.ackedFeatures = BigInt(s.features);
+    b.ackedProtocol = BigInt(s.protocolFeatures);
+    b.status = s.status;
+    b.owner = s.owner;
+    b.backendReqFd = fd(s.backendReq) ?? -1;
+    for (const r of s.memory) b.memory.addRegion({ guestPhysAddr: r.guestPhysAddr, memorySize: r.memorySize, userspaceAddr: r.userspaceAddr, mmapOffset: r.mmapOffset }, fd(r.fd)!);
+    if (s.dirtyLog !== null) {
+      b.dirtyLog = new DirtyLog(fd(s.dirtyLog.fd)!, s.dirtyLog.size, s.dirtyLog.offset);
+      if ((b.ackedFeatures & bit(vu.VHOST_F_LOG_ALL)) !== 0n) b.memory.logger = b.dirtyLog;
+    }
+    for (const lv of s.vrings) {
+      const v = b.vrings[lv.index];
+      if (v === undefined) throw new BackendError('UPGRADE_BAD_STATE', `handed-over vring ${lv.index} does not exist on this device`);
+      v.size = lv.size;
+      if (lv.addrs !== null) v.addrs = lv.addrs;
+      v.base = lv.base;
+      v.enabled = lv.enabled;
+      v.setCall(fd(lv.call));
+      v.setErr(fd(lv.err));
+      if (lv.started) v.setKick(fd(lv.kick));
+    }
   }
 
   /** The connection is gone: release everything that belonged to it. */

@@ -28,18 +28,22 @@ export class Connection {
   private poll: native.PollHandle | undefined;
   private busy = false;
   private closed = false;
+  private suspended = false;
+  /** The socket was handed to a successor process (live upgrade): closed here, alive there. */
+  handedOver = false;
   private resolveClosed!: (reason: Error | undefined) => void;
   /** Settles when the connection ends: undefined for a clean EOF, the error otherwise. */
   readonly done: Promise<Error | undefined> = new Promise((r) => (this.resolveClosed = r));
 
-  /** Takes ownership of `fd`. */
-  constructor(readonly fd: number, private readonly onMessage: (m: Message) => Promise<void> | void) {
+  /** Takes ownership of `fd`. `suspended`: do not read until unsuspend() (an adopted connection). */
+  constructor(readonly fd: number, private readonly onMessage: (m: Message) => Promise<void> | void, suspended = false) {
     native.setNonblock(fd);
+    this.suspended = suspended;
     this.resume();
   }
 
   private resume(): void {
-    if (this.closed || this.poll !== undefined) return;
+    if (this.closed || this.suspended || this.poll !== undefined) return;
     this.poll = native.pollStart(this.fd, native.POLL_READABLE, () => this.readable());
   }
 
@@ -92,6 +96,26 @@ export class Connection {
       if (native.isErrno(e, 'EAGAIN')) return;
       this.close(e instanceof Error ? e : new Error(String(e)));
     }
+  }
+
+  /** Live upgrade: resolve once no message is half-read and no handler runs, and stop reading. */
+  async suspend(): Promise<void> {
+    while (!this.closed && (this.busy || this.have > 0)) await new Promise((r) => setTimeout(r, 1));
+    this.suspended = true;
+    this.pause();
+  }
+
+  /** Undo suspend() (a failed hand-over): read again, including anything that arrived meanwhile. */
+  unsuspend(): void {
+    this.suspended = false;
+    this.resume();
+    this.readable();
+  }
+
+  /** The successor has its own copy of the socket: close ours without ending the session. */
+  release(): void {
+    this.handedOver = true;
+    this.close();
   }
 
   /** Send one message (header + payload) with optional fds. Throws if the socket is gone. */

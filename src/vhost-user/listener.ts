@@ -28,7 +28,8 @@ export class Listener {
   constructor(opts: ListenOptions) {
     if (opts.fd !== undefined) {
       this.fd = opts.fd;
-      this.ownsPath = undefined;
+      // A listener handed over by a previous daemon still lives at its path: remove it at exit.
+      this.ownsPath = opts.socketPath;
       native.setNonblock(this.fd);
       return;
     }
