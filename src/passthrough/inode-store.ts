@@ -8,6 +8,13 @@
  * keeps the inode (and so its number) alive; a handle-backed inode by its file handle, whose generation
  * tells a reused inode number apart. So hard links share a nodeid.
  *
+ * A handle-backed inode costs an open_by_handle_at per operation unless its fd is in the bounded LRU
+ * cache (fd-cache.ts), which also lets a lookup find a cached inode by its ids.
+ *
+ * Migration (migration.ts) installs inodes under the nodeids the guest already holds (adopt()), and
+ * may install a *stale* one: a nodeid whose inode could not be found again, on which every operation
+ * answers ESTALE until the guest forgets it.
+ *
  * Lifetimes. The lookup count is the kernel's (see the contract in src/fuse/filesystem.ts). At zero the
  * inode leaves the maps at once (a new lookup makes a new nodeid), but its fd is closed only when no
  * operation still uses it: every operation pins the inode it works on (acquire/release), so a FORGET
@@ -18,6 +25,7 @@ import { FUSE_ROOT_ID } from '../../protocol/fuse-opcodes.js';
 import { FuseError } from '../fuse/errors.js';
 import { logger } from '../log.js';
 import * as native from '../native/fs.js';
+import { HandleFdCache, defaultFdCacheCapacity, idsKey } from './fd-cache.js';
 import type { Host, Sys } from './host.js';
 import type { InodeFileHandles } from './options.js';
 
@@ -45,6 +53,8 @@ export class Inode {
   pins = 0;
   /** Out of the maps (forgotten or store cleared): close the fd at the last unpin. */
   removed = false;
+  /** Lost in a migration: known to the guest, but every operation on it answers ESTALE. */
+  stale = false;
 
   constructor(
     readonly nodeid: bigint,
@@ -126,8 +136,6 @@ export function closeLogged(sys: Sys, fd: number): Promise<void> {
   return sys.close(fd).catch((e: unknown) => log.warn(`close(${fd}) failed: ${(e as Error).message}`));
 }
 
-const idsKey = (i: InodeIds): string => `${i.dev}:${i.mntId}:${i.ino}`;
-
 export class InodeStore {
   private readonly byNodeid = new Map<bigint, Inode>();
   /** O_PATH-backed inodes only (see the file comment). */
@@ -137,13 +145,18 @@ export class InodeStore {
   private readonly mounts: MountFds;
   /** Mount ids we already warned about (no file handles there). */
   private readonly warned = new Set<bigint>();
+  /** O_PATH fds of recently used handle-backed inodes. */
+  readonly fdCache: HandleFdCache;
 
   constructor(
     private readonly host: Host,
     /** May change to 'never' at init() when handles turn out not to work. */
     public handles: InodeFileHandles,
+    /** Most fds the handle-backed inode cache keeps (default: scaled to RLIMIT_NOFILE; 0: none). */
+    fdCacheCapacity = defaultFdCacheCapacity(host.sys),
   ) {
     this.mounts = new MountFds(host);
+    this.fdCache = new HandleFdCache(host.sys, fdCacheCapacity);
   }
 
   private get sys(): Sys {
@@ -159,6 +172,21 @@ export class InodeStore {
     return this.byNodeid.get(nodeid);
   }
 
+  /** Every inode known, the root included (migration). */
+  all(): Inode[] {
+    return [...this.byNodeid.values()];
+  }
+
+  /** The nodeid the next new inode gets. */
+  get nextId(): bigint {
+    return this.nextNodeid;
+  }
+
+  /** Never hand out a nodeid below `next` (migration: ids the guest holds stay unique). */
+  reserveIds(next: bigint): void {
+    if (next > this.nextNodeid) this.nextNodeid = next;
+  }
+
   /** The inode for nodeid, pinned: release() it when done. EBADF for a nodeid we never gave out (or forgot). */
   pin(nodeid: bigint): Inode {
     const inode = this.byNodeid.get(nodeid);
@@ -168,7 +196,9 @@ export class InodeStore {
   }
 
   unpin(inode: Inode): void {
-    if (--inode.pins === 0 && inode.removed) this.dispose(inode);
+    if (--inode.pins !== 0) return;
+    if (inode.removed) this.dispose(inode);
+    else if (inode.fd < 0) this.fdCache.trim();
   }
 
   /** Pin nodeid and get an O_PATH fd for it (opened from its handle if it has no fd). */
@@ -176,9 +206,24 @@ export class InodeStore {
     return this.fdOf(this.pin(nodeid));
   }
 
-  /** An O_PATH fd for an inode the caller has pinned; release() unpins it. */
+  /**
+   * An O_PATH fd for an inode the caller has pinned; release() unpins it. A handle-backed inode's fd
+   * comes from the cache, or is opened from its handle and given to the cache. A stale inode: ESTALE.
+   */
   async fdOf(inode: Inode): Promise<InodeFd> {
-    if (inode.fd >= 0) return { inode, fd: inode.fd, release: () => this.unpin(inode) };
+    let done = false;
+    const unpinOnce = () => {
+      if (done) return;
+      done = true;
+      this.unpin(inode);
+    };
+    if (inode.fd >= 0) return { inode, fd: inode.fd, release: unpinOnce };
+    if (inode.stale) {
+      this.unpin(inode);
+      throw new FuseError('ESTALE', `nodeid ${inode.nodeid} was not found again after migration`);
+    }
+    const cached = this.fdCache.get(inode);
+    if (cached !== undefined) return { inode, fd: cached, release: unpinOnce };
     const h = inode.handle!;
     let fd: number;
     try {
@@ -187,15 +232,14 @@ export class InodeStore {
       this.unpin(inode);
       throw e;
     }
-    let done = false;
+    if (this.fdCache.keeps) return { inode, fd: this.fdCache.put(inode, fd), release: unpinOnce };
     return {
       inode,
       fd,
       release: () => {
         if (done) return;
-        done = true;
         closeLogged(this.sys, fd);
-        this.unpin(inode);
+        unpinOnce();
       },
     };
   }
@@ -241,18 +285,22 @@ export class InodeStore {
       // O_PATH-backed inodes (the root always is) are found by ids whatever the handle mode.
       const held = this.byIds.get(idsKey(ids));
       if (held !== undefined && !held.removed) return this.ref(held);
+      // A handle-backed inode whose fd is cached is alive, so its ids name it alone: no handle needed.
+      const cached = this.fdCache.byIds(idsKey(ids));
+      if (cached !== undefined && !cached.removed) return this.ref(cached);
       const handle = this.handles === 'never' ? undefined : await this.makeHandle(pathFd, st);
       if (handle !== undefined) {
         const known = this.byHandle.get(handle.key);
-        if (known !== undefined) return this.ref(known);
+        if (known !== undefined) return this.ref(this.donate(known, pathFd, () => (owned = false)));
         const usable = await this.mountFor(handle, pathFd, st.mode);
         if (usable) {
           const again = this.byHandle.get(handle.key);
           if (again !== undefined) {
             this.mounts.release(handle.mountId);
-            return this.ref(again);
+            return this.ref(this.donate(again, pathFd, () => (owned = false)));
           }
-          return this.add(new Inode(this.nextNodeid++, ids, st.mode, -1, handle, 1n));
+          const inode = this.add(new Inode(this.nextNodeid++, ids, st.mode, -1, handle, 1n));
+          return this.donate(inode, pathFd, () => (owned = false));
         }
       }
       const known = this.byIds.get(idsKey(ids));
@@ -262,6 +310,43 @@ export class InodeStore {
     } finally {
       if (owned) closeLogged(this.sys, pathFd);
     }
+  }
+
+  /**
+   * Migration: install the host inode `pathFd` (an O_PATH fd, never a symlink followed) under a nodeid
+   * the guest already holds, with its lookup count. Held as a new lookup would hold it (file handle or
+   * fd). If another nodeid already holds the same host inode, both stay valid (only the first is found
+   * by later lookups). Consumes pathFd, also on failure.
+   */
+  async adopt(nodeid: bigint, refcount: bigint, pathFd: number, st: native.Statx): Promise<Inode> {
+    let owned = true;
+    try {
+      if (this.byNodeid.has(nodeid)) throw new FuseError('EEXIST', `nodeid ${nodeid} is already in use`);
+      const ids = idsOf(st);
+      const handle = this.handles === 'never' ? undefined : await this.makeHandle(pathFd, st);
+      if (handle !== undefined && (await this.mountFor(handle, pathFd, st.mode))) {
+        const inode = this.add(new Inode(nodeid, ids, st.mode, -1, handle, refcount));
+        return this.donate(inode, pathFd, () => (owned = false));
+      }
+      owned = false;
+      return this.add(new Inode(nodeid, ids, st.mode, pathFd, undefined, refcount));
+    } finally {
+      if (owned) closeLogged(this.sys, pathFd);
+    }
+  }
+
+  /** Migration: a nodeid the guest holds whose inode was not found again; every operation on it is ESTALE. */
+  adoptStale(nodeid: bigint, refcount: bigint, mode: number): Inode {
+    if (this.byNodeid.has(nodeid)) throw new FuseError('EEXIST', `nodeid ${nodeid} is already in use`);
+    const inode = new Inode(nodeid, { dev: 0, mntId: 0n, ino: 0n }, mode, -1, undefined, refcount);
+    inode.stale = true;
+    this.byNodeid.set(nodeid, inode);
+    return inode;
+  }
+
+  /** Migration rollback: drop an adopted inode whatever its count. */
+  discard(inode: Inode): void {
+    if (this.byNodeid.get(inode.nodeid) === inode) this.remove(inode);
   }
 
   /**
@@ -312,8 +397,30 @@ export class InodeStore {
 
   private add(inode: Inode): Inode {
     this.byNodeid.set(inode.nodeid, inode);
-    if (inode.handle !== undefined) this.byHandle.set(inode.handle.key, inode);
-    else this.byIds.set(idsKey(inode.ids), inode);
+    if (inode.handle !== undefined) {
+      if (!this.byHandle.has(inode.handle.key)) this.byHandle.set(inode.handle.key, inode);
+    } else if (!this.byIds.has(idsKey(inode.ids))) {
+      this.byIds.set(idsKey(inode.ids), inode);
+    }
+    return inode;
+  }
+
+  /**
+   * A lookup just opened `pathFd` for the handle-backed `inode`: keep it in the fd cache if the inode
+   * has none there (the next operation then needs no open_by_handle_at). `taken` is called when the
+   * cache took the fd. Returns inode.
+   */
+  private donate(inode: Inode, pathFd: number, taken: () => void): Inode {
+    if (!this.fdCache.keeps || inode.removed) return inode;
+    inode.pins++; // pinned while put() trims, so the fd just given is not the one evicted
+    try {
+      if (!this.fdCache.has(inode)) {
+        this.fdCache.put(inode, pathFd);
+        taken();
+      }
+    } finally {
+      this.unpin(inode);
+    }
     return inode;
   }
 
@@ -331,6 +438,7 @@ export class InodeStore {
 
   private dispose(inode: Inode): void {
     if (inode.fd >= 0) closeLogged(this.sys, inode.fd);
+    this.fdCache.drop(inode);
     if (inode.handle !== undefined) this.mounts.release(inode.handle.mountId);
   }
 

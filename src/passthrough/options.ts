@@ -37,9 +37,15 @@ export interface PassthroughOptions {
   inodeFileHandles?: InodeFileHandles;
   /** Grow the native worker pool to this many threads (it never shrinks; process-wide). */
   threadPoolSize?: number;
+  /**
+   * Most O_PATH fds kept for handle-backed inodes (fd-cache.ts), so that an operation on a recently
+   * used inode needs no open_by_handle_at. Default: a quarter of RLIMIT_NOFILE, 16..65536. 0: none
+   * (every operation opens the handle; a host-deleted file is ESTALE at once).
+   */
+  handleFdCacheSize?: number;
 }
 
-export type ResolvedOptions = Required<Omit<PassthroughOptions, 'threadPoolSize'>> & { threadPoolSize?: number };
+export type ResolvedOptions = Required<Omit<PassthroughOptions, 'threadPoolSize' | 'handleFdCacheSize'>> & { threadPoolSize?: number; handleFdCacheSize?: number };
 
 export function resolveOptions(o: PassthroughOptions): ResolvedOptions {
   const posixAcl = o.posixAcl ?? false;
@@ -56,6 +62,10 @@ export function resolveOptions(o: PassthroughOptions): ResolvedOptions {
     inodeFileHandles: o.inodeFileHandles ?? 'never',
   };
   if (o.threadPoolSize !== undefined) r.threadPoolSize = o.threadPoolSize;
+  if (o.handleFdCacheSize !== undefined) {
+    if (!Number.isInteger(o.handleFdCacheSize) || o.handleFdCacheSize < 0) throw new RangeError(`handleFdCacheSize ${o.handleFdCacheSize}: a count >= 0`);
+    r.handleFdCacheSize = o.handleFdCacheSize;
+  }
   return r;
 }
 

@@ -116,6 +116,14 @@ export interface PassthroughStats {
   lockOwners: number;
 }
 
+/** The handle-backed inodes' fd cache (fd-cache.ts): fds held, capacity, hits and misses so far. */
+export interface FdCacheStats {
+  size: number;
+  capacity: number;
+  hits: number;
+  misses: number;
+}
+
 export class PassthroughFs extends NullFileSystem {
   readonly options: ResolvedOptions;
   private readonly sys: Sys;
@@ -145,7 +153,7 @@ export class PassthroughFs extends NullFileSystem {
       throw e;
     }
     this.host = new Host(this.sys, procFd);
-    this.inodes = new InodeStore(this.host, this.options.inodeFileHandles);
+    this.inodes = new InodeStore(this.host, this.options.inodeFileHandles, this.options.handleFdCacheSize);
     this.handles = new HandleTable(this.sys);
     this.locks = new Locks(this.host);
     this.xattrs = new Xattrs(this.host, () => this.session.posixAcl);
@@ -154,6 +162,11 @@ export class PassthroughFs extends NullFileSystem {
 
   stats(): PassthroughStats {
     return { inodes: this.inodes.size, handles: this.handles.size, lockOwners: this.locks.size };
+  }
+
+  fdCacheStats(): FdCacheStats {
+    const c = this.inodes.fdCache;
+    return { size: c.size, capacity: c.capacity, hits: c.hits, misses: c.misses };
   }
 
   /** Drop everything and close the shared directory and /proc fds: the object is done. */

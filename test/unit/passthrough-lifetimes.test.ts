@@ -161,8 +161,8 @@ test('an unlinked file stays reachable through its nodeid while the guest holds 
   t.is(a.attr.size, 4n);
 });
 
-test.serial('file handles (prefer): inodes hold no fds, and everything still works', async (t) => {
-  const m = await mount(t, { inodeFileHandles: 'prefer' });
+test.serial('file handles (prefer, fd cache off): inodes hold no fds, and everything still works', async (t) => {
+  const m = await mount(t, { inodeFileHandles: 'prefer', handleFdCacheSize: 0 });
   for (let i = 0; i < 20; i++) fs.writeFileSync(m.p(`f${i}`), `content ${i}`);
   fs.mkdirSync(m.p('d'));
   await settle();
@@ -186,8 +186,8 @@ test.serial('file handles (prefer): inodes hold no fds, and everything still wor
   t.is((await m.fs.lookup(c(), sub.nodeid, b('..'))).nodeid, d.nodeid);
 });
 
-test('file handles: a file deleted on the host is ESTALE (no fd kept it alive)', async (t) => {
-  const m = await mount(t, { inodeFileHandles: 'mandatory' });
+test('file handles: a file deleted on the host is ESTALE (no fd kept it alive: fd cache off)', async (t) => {
+  const m = await mount(t, { inodeFileHandles: 'mandatory', handleFdCacheSize: 0 });
   fs.writeFileSync(m.p('f'), 'x');
   const e = await m.fs.lookup(c(), 1n, b('f'));
   fs.rmSync(m.p('f'));

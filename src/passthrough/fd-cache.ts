@@ -1,0 +1,122 @@
+/**
+ * O_PATH fds kept for handle-backed inodes, least recently used first out.
+ *
+ * A handle-backed inode holds no fd (that is the point: millions of inodes on CephFS must not need
+ * millions of fds), so every operation on it would cost an open_by_handle_at and a close. This cache
+ * keeps the fds of the inodes used most recently, so the common case costs nothing extra, within a
+ * bound scaled to RLIMIT_NOFILE.
+ *
+ * Rules:
+ *  - An entry's fd is only used while its inode is pinned (InodeStore.fdOf), so eviction skips
+ *    pinned inodes; the cache may exceed its capacity while more inodes than that are in use at once,
+ *    and shrinks back as they are unpinned (trim()).
+ *  - While an fd is cached the inode is alive, so its (dev, mount id, ino) names it alone: the store
+ *    finds a cached inode by those ids and saves a name_to_handle_at per lookup (byIds()).
+ *  - The cache owns its fds: drop() (inode disposed) and eviction close them.
+ */
+import type { Sys } from './host.js';
+import { closeLogged, type Inode } from './inode-store.js';
+import * as native from '../native/fs.js';
+
+/** Fraction of RLIMIT_NOFILE the cache may take by default, and its bounds. */
+const SHARE_OF_NOFILE = 4;
+const MIN_CAPACITY = 16;
+const MAX_CAPACITY = 1 << 16;
+
+/** The default capacity: a quarter of the soft RLIMIT_NOFILE, between 16 and 65536. */
+export function defaultFdCacheCapacity(sys: Pick<Sys, 'getrlimit'> = native): number {
+  let soft: number;
+  try {
+    soft = Number(sys.getrlimit(native.RLIMIT_NOFILE).soft);
+  } catch {
+    soft = 1024;
+  }
+  if (!Number.isFinite(soft) || soft <= 0) soft = MAX_CAPACITY * SHARE_OF_NOFILE;
+  return Math.max(MIN_CAPACITY, Math.min(MAX_CAPACITY, Math.floor(soft / SHARE_OF_NOFILE)));
+}
+
+export const idsKey = (i: { dev: number; mntId: bigint; ino: bigint }): string => `${i.dev}:${i.mntId}:${i.ino}`;
+
+export class HandleFdCache {
+  /** inode -> fd; Map order is recency (oldest first). */
+  private readonly lru = new Map<Inode, number>();
+  private readonly ids = new Map<string, Inode>();
+  /** Hits and misses since construction (diagnostics, benchmarks). */
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    private readonly sys: Sys,
+    /** 0 disables the cache. */
+    readonly capacity: number,
+  ) {}
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  /** The cached fd of `inode` (now the most recent), or undefined. */
+  get(inode: Inode): number | undefined {
+    const fd = this.lru.get(inode);
+    if (fd === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    this.lru.delete(inode);
+    this.lru.set(inode, fd);
+    return fd;
+  }
+
+  has(inode: Inode): boolean {
+    return this.lru.has(inode);
+  }
+
+  /** A cached inode with these ids (alive: its fd holds it), or undefined. */
+  byIds(key: string): Inode | undefined {
+    return this.ids.get(key);
+  }
+
+  /**
+   * Give `fd` (an O_PATH fd of `inode`, which the caller has pinned) to the cache; returns the fd to
+   * use, which is the one already cached if another call got there first (then `fd` is closed). With
+   * capacity 0 nothing is kept: the caller gets `fd` back and must close it (see `keeps`).
+   */
+  put(inode: Inode, fd: number): number {
+    if (this.capacity === 0) return fd;
+    const have = this.lru.get(inode);
+    if (have !== undefined) {
+      if (have !== fd) closeLogged(this.sys, fd);
+      return have;
+    }
+    this.lru.set(inode, fd);
+    const key = idsKey(inode.ids);
+    if (!this.ids.has(key)) this.ids.set(key, inode);
+    this.trim();
+    return fd;
+  }
+
+  /** Whether put() keeps fds (capacity > 0). */
+  get keeps(): boolean {
+    return this.capacity > 0;
+  }
+
+  /** Forget `inode`'s fd and close it (the inode is disposed). */
+  drop(inode: Inode): void {
+    const fd = this.lru.get(inode);
+    if (fd === undefined) return;
+    this.lru.delete(inode);
+    const key = idsKey(inode.ids);
+    if (this.ids.get(key) === inode) this.ids.delete(key);
+    closeLogged(this.sys, fd);
+  }
+
+  /** Evict the least recently used unpinned entries while over capacity. */
+  trim(): void {
+    if (this.lru.size <= this.capacity) return;
+    for (const inode of this.lru.keys()) {
+      if (this.lru.size <= this.capacity) return;
+      if (inode.pins === 0) this.drop(inode);
+    }
+  }
+}
