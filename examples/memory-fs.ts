@@ -11,7 +11,7 @@
  * When the guest goes away the example prints what the guest left in the tree and exits.
  */
 import { fileURLToPath } from 'node:url';
-import { FuseError, MemoryFileSystem, serve, type Context, type Entry } from '../src/index.js';
+import { FuseError, MemoryFileSystem, serve, type Context } from '../src/index.js';
 
 /** What the example puts in the tree before the guest arrives (the e2e test checks the guest sees it). */
 export const EXAMPLE_FILES: Readonly<Record<string, string>> = {
@@ -20,13 +20,14 @@ export const EXAMPLE_FILES: Readonly<Record<string, string>> = {
 };
 
 /**
- * "Write your own": a file system is a class with one method per FUSE operation. This one is the
- * in-memory tree with one rule added: names starting with "secret" do not exist for the guest.
+ * "Write your own": a file system is a class with one async method per FUSE operation; throw a
+ * FuseError to answer with an errno. This one is the in-memory tree with one rule added: Markdown
+ * files cannot be deleted (unlink answers EPERM).
  */
 export class ExampleFs extends MemoryFileSystem {
-  override async lookup(ctx: Context, parent: bigint, name: Buffer): Promise<Entry> {
-    if (name.toString('utf8').startsWith('secret')) throw new FuseError('ENOENT');
-    return super.lookup(ctx, parent, name);
+  override async unlink(ctx: Context, parent: bigint, name: Buffer): Promise<void> {
+    if (name.toString('utf8').endsWith('.md')) throw new FuseError('EPERM', 'Markdown files are kept');
+    return super.unlink(ctx, parent, name);
   }
 }
 

@@ -28,7 +28,7 @@ export interface ServeOptions {
   persistent?: boolean;
   /** Most request queues a front-end may use. Default 16. */
   requestQueues?: number;
-  /** Process-wide log settings (the log is global): level default 'warn' for a library; format text. */
+  /** Process-wide log settings (the log is global; unset leaves it as configured: info, text, stderr). */
   logLevel?: LogLevel;
   logFormat?: 'text' | 'json';
   logSink?: LogSink;
