@@ -52,7 +52,7 @@ async function run(o: Options): Promise<number> {
   configureLog({ level: o.logLevel, format: o.logFormat });
   const syslog = o.syslog ? startSyslog() : undefined;
   if (syslog !== undefined) configureLog({ sink: syslog.sink });
-  else if (o.syslog) log.warn('--syslog: logger(1) not found (util-linux/bsdutils): logging to stderr');
+  else if (o.syslog) log.warn('--syslog: logger(1) (bsdutils) or /dev/log not found: logging to stderr');
   if (o.uidMap.length > 0 || o.gidMap.length > 0) log.warn('--uid-map/--gid-map are not implemented (no user-namespace sandbox): guest ids are host ids');
   if (o.sandbox !== 'none') log.warn(`--sandbox=${o.sandbox} is not implemented: running without a sandbox (as --sandbox=none)`);
   if (o.seccomp !== 'none') log.warn(`--seccomp=${o.seccomp} is not implemented: running without a seccomp filter`);

@@ -32,11 +32,12 @@ function onPath(cmd: string): string | undefined {
 
 /**
  * Start the logger child. Returns undefined (the caller keeps stderr and warns) when logger(1) is
- * not installed. `socket` overrides /dev/log (tests).
+ * not installed or there is no /dev/log. `socket` overrides /dev/log (tests).
  */
 export function startSyslog(opts: { tag?: string; socket?: string; fallback?: (line: string) => void } = {}): SyslogSink | undefined {
   const bin = onPath('logger');
-  if (bin === undefined) return undefined;
+  // Without a syslog socket logger exits at once and the first lines would be lost in its pipe.
+  if (bin === undefined || !fs.existsSync(opts.socket ?? '/dev/log')) return undefined;
   const fallback = opts.fallback ?? ((line: string) => process.stderr.write(line + '\n'));
   const args = ['--socket-errors=off', '--prio-prefix', '-t', opts.tag ?? 'virtiofsd-ts', `--id=${process.pid}`];
   if (opts.socket !== undefined) args.push('--socket', opts.socket);
