@@ -30,6 +30,8 @@ export interface SpawnOptions {
   /** Run this command instead of ours; `{socket}` and `{dir}` in its arguments are substituted. */
   command?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Wait until the socket file exists (default true; a --take-over successor reuses an existing one). */
+  waitForSocket?: boolean;
 }
 
 export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
@@ -67,7 +69,7 @@ export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
     });
   // Ready when the socket exists and accepts (QEMU connects as a client and fails otherwise).
   const deadline = Date.now() + 15_000;
-  while (!fs.existsSync(socketPath)) {
+  while (opts.waitForSocket !== false && !fs.existsSync(socketPath)) {
     if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`daemon did not create ${socketPath}; log:\n${out}`);
     await new Promise((r) => setTimeout(r, 20));
   }
