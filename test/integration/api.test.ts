@@ -18,6 +18,7 @@ import { FUSE_ROOT_ID, FuseOpcode } from '../../protocol/fuse-opcodes.js';
 import { serve, ServeError, NullFileSystem, MemoryFileSystem } from '../../src/index.js';
 import { createExampleFs, EXAMPLE_FILES } from '../../examples/memory-fs.js';
 import { tmpDir } from '../helpers/daemon.js';
+import * as native from '../../src/native/index.js';
 
 const O_RDWR = 2;
 const O_CREAT = 0o100;
@@ -113,4 +114,17 @@ test('serve() rejects bad options with stable codes', async (t) => {
   await t.throwsAsync(serve({ socketPath, filesystem: {} as NullFileSystem }), { code: 'ERR_SERVE_OPTIONS' });
   await t.throwsAsync(serve({ socketPath, filesystem: fs, requestQueues: 0 }), { code: 'ERR_SERVE_OPTIONS' });
   await t.throwsAsync(serve({ socketPath, filesystem: fs, metrics: { host: '0.0.0.0', port: 0 } }), { code: 'ERR_SERVE_OPTIONS', message: /allowRemote/ });
+});
+
+test.serial('serve({ fd }) serves on an inherited listening socket (as libvirt passes --fd)', async (t) => {
+  const socketPath = path.join(tmpDir('vfs-api-'), 'vhost.sock');
+  const fd = native.socket(native.SOCK_NONBLOCK);
+  native.bind(fd, socketPath);
+  native.listen(fd, 1);
+  const filesystem = createExampleFs();
+  const server = await serve({ fd, filesystem });
+  const { fe, c } = await connect(socketPath);
+  t.is((await c.lookup(FUSE_ROOT_ID, 'hello.txt')).attr.size, BigInt(EXAMPLE_FILES['/hello.txt']!.length));
+  fe.close();
+  await server.done;
 });

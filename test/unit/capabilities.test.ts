@@ -150,3 +150,10 @@ test('every flag in --help is one the parser knows (the help text and the parser
     else t.false(/unknown option|argument missing|does not take an argument/i.test(err?.message ?? ''), `${f} is known to the parser: ${err?.message}`);
   }
 });
+
+test('docs/operations.md documents every flag --help lists', (t) => {
+  const help = spawnSync(process.execPath, [ourBinary, '--help'], { encoding: 'utf8' }).stdout;
+  const doc = fs.readFileSync(path.join(repoRoot, 'docs/operations.md'), 'utf8');
+  const flags = new Set([...help.matchAll(/(?<![\w-])(--[a-z][a-z0-9-]+)/g)].map((m) => m[1]!));
+  for (const f of flags) t.true(doc.includes('`' + f), `${f} has an entry in docs/operations.md`);
+});
