@@ -4,7 +4,9 @@
  * another nodeid gets EBADF), and, like inodes, a handle is pinned by every operation on it, so RELEASE
  * racing a READ (or a hostile guest releasing early) closes the fd only after the READ is done.
  *
- * fh values come from a counter that only grows; 0 is never used.
+ * fh values come from a counter that only grows; 0 is never used. Migration installs handles under
+ * the fhs the guest already holds (adopt()), or stale ones whose file could not be opened again: every
+ * operation on those answers ESTALE but RELEASE, which forgets them.
  */
 import { FuseError } from '../fuse/errors.js';
 import type { Dirent64 } from '../native/fs.js';
@@ -32,13 +34,15 @@ export class DirStream {
 export class Handle {
   pins = 0;
   released = false;
+  /** Lost in a migration: no fd (-1); every operation but RELEASE answers ESTALE. */
+  stale = false;
   /** Waits in progress on this handle (flock), aborted when it is released. */
   readonly waits = new Set<AbortController>();
 
   constructor(
     readonly fh: bigint,
     readonly nodeid: bigint,
-    /** The fd I/O goes to (owned by the handle). */
+    /** The fd I/O goes to (owned by the handle); -1 when stale. */
     readonly fd: number,
     /** The flags the host fd was opened with. */
     readonly hostFlags: number,
@@ -63,18 +67,51 @@ export class HandleTable {
     return h;
   }
 
-  /** The handle, pinned: unpin() it when done. EBADF unless fh is open and belongs to nodeid. */
-  pin(fh: bigint, nodeid: bigint, want?: 'file' | 'dir'): Handle {
+  /** Every open handle (migration). */
+  all(): Handle[] {
+    return [...this.m.values()];
+  }
+
+  /** The fh the next new handle gets. */
+  get nextFh(): bigint {
+    return this.next;
+  }
+
+  /** Never hand out an fh below `next` (migration). */
+  reserve(next: bigint): void {
+    if (next > this.next) this.next = next;
+  }
+
+  /** Migration: install a handle under an fh the guest holds; fd -1 makes it stale. Takes ownership of fd. */
+  adopt(fh: bigint, nodeid: bigint, fd: number, hostFlags: number, isDir: boolean): Handle {
+    if (this.m.has(fh)) throw new FuseError('EEXIST', `fh ${fh} is already in use`);
+    const h = new Handle(fh, nodeid, fd, hostFlags, isDir ? new DirStream() : undefined);
+    h.stale = fd < 0;
+    this.m.set(fh, h);
+    return h;
+  }
+
+  /** Migration rollback: forget an adopted handle (its fd closes). */
+  discard(h: Handle): void {
+    if (this.m.get(h.fh) === h) void this.drop(h);
+  }
+
+  /**
+   * The handle, pinned: unpin() it when done. EBADF unless fh is open and belongs to nodeid; ESTALE for
+   * a stale handle unless `stale` allows it (RELEASE).
+   */
+  pin(fh: bigint, nodeid: bigint, want?: 'file' | 'dir', stale: 'refuse' | 'allow' = 'refuse'): Handle {
     const h = this.m.get(fh);
     if (h === undefined || h.nodeid !== nodeid) throw new FuseError('EBADF', `no fh ${fh} on nodeid ${nodeid}`);
     if (want === 'dir' && h.dir === undefined) throw new FuseError('ENOTDIR', `fh ${fh} is not a directory`);
     if (want === 'file' && h.dir !== undefined) throw new FuseError('EISDIR', `fh ${fh} is a directory`);
+    if (h.stale && stale === 'refuse') throw new FuseError('ESTALE', `fh ${fh} was not opened again after migration`);
     h.pins++;
     return h;
   }
 
   unpin(h: Handle): void {
-    if (--h.pins === 0 && h.released) void closeLogged(this.sys, h.fd);
+    if (--h.pins === 0 && h.released && h.fd >= 0) void closeLogged(this.sys, h.fd);
   }
 
   async with<T>(fh: bigint, nodeid: bigint, want: 'file' | 'dir' | undefined, fn: (h: Handle) => Promise<T>): Promise<T> {
@@ -110,6 +147,6 @@ export class HandleTable {
     this.m.delete(h.fh);
     h.released = true;
     for (const w of h.waits) w.abort();
-    if (h.pins === 0) await closeLogged(this.sys, h.fd);
+    if (h.pins === 0 && h.fd >= 0) await closeLogged(this.sys, h.fd);
   }
 }

@@ -8,6 +8,9 @@
  *  - Opening a component never follows a symlink: O_NOFOLLOW always, and openat2 with
  *    RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS where the kernel has it, so even a
  *    bug that let a '/' through could not leave the directory.
+ *  - A path from elsewhere (a migration state, from another process) is resolved beneath the shared
+ *    directory only: plain components (no "." or "..", not absolute), never a symlink on the way,
+ *    RESOLVE_BENEATH where the kernel has openat2, one component at a time otherwise (openBeneath).
  *  - Re-opening an inode for I/O goes through /proc/self/fd/N of its O_PATH fd, and only for regular
  *    files and directories: that lands on the very inode the fd holds (never a path lookup), and a
  *    symlink's O_PATH fd is refused (ELOOP), as are devices, FIFOs and sockets (EBADF).
@@ -84,6 +87,44 @@ export class Host {
       }
     }
     return this.sys.openat(dirfd, name, f, creating ? mode & 0o7777 : 0, ctx);
+  }
+
+  /**
+   * An O_PATH fd for the relative path `rel` beneath the directory `dirfd`: every component must be a
+   * plain name, none may be a symlink but the last (which is then opened itself, as lookups do).
+   * EINVAL for a path that is not plain components; ELOOP, ENOTDIR, ENOENT from the host.
+   */
+  async openBeneath(dirfd: number, rel: Uint8Array): Promise<number> {
+    const parts: Buffer[] = [];
+    let start = 0;
+    for (let i = 0; i <= rel.length; i++) {
+      if (i < rel.length && rel[i] !== SLASH) continue;
+      const c = Buffer.from(rel.subarray(start, i));
+      checkName(c, 'entry');
+      parts.push(c);
+      start = i + 1;
+    }
+    if (this.openat2) {
+      try {
+        return await this.sys.openat2(dirfd, rel, { flags: native.O_PATH | native.O_NOFOLLOW, resolve: RESOLVE });
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ENOSYS') throw e;
+        this.openat2 = false;
+      }
+    }
+    let fd = dirfd;
+    try {
+      for (const c of parts) {
+        // O_PATH | O_NOFOLLOW opens a symlink itself; the next component below it then fails ENOTDIR.
+        const next = await this.openChild(fd, c, native.O_PATH);
+        if (fd !== dirfd) await this.sys.close(fd).catch(() => undefined);
+        fd = next;
+      }
+    } catch (e) {
+      if (fd !== dirfd) await this.sys.close(fd).catch(() => undefined);
+      throw e;
+    }
+    return fd;
   }
 
   /** "/proc/self/fd/N" relative to procSelfFd: the name of the inode `fd` holds, for *at calls that follow it. */

@@ -81,6 +81,8 @@ import { readInto, writeFrom } from './io.js';
 import { Locks } from './locks.js';
 import { cachePolicy, resolveOptions, type CachePolicy, type PassthroughOptions, type ResolvedOptions } from './options.js';
 import { readDir } from './readdir.js';
+import { exportState, importState, type MigrationContext } from './migration.js';
+import type { MigratableFileSystem, MigrationOptions } from '../migration/migratable.js';
 import { Xattrs } from './xattr.js';
 
 const log = logger('passthrough');
@@ -124,7 +126,7 @@ export interface FdCacheStats {
   misses: number;
 }
 
-export class PassthroughFs extends NullFileSystem {
+export class PassthroughFs extends NullFileSystem implements MigratableFileSystem {
   readonly options: ResolvedOptions;
   private readonly sys: Sys;
   private readonly host: Host;
@@ -175,6 +177,22 @@ export class PassthroughFs extends NullFileSystem {
     await this.destroy();
     this.closed = true;
     await Promise.all([closeLogged(this.sys, this.sharedFd), closeLogged(this.sys, this.host.procSelfFd)]);
+  }
+
+  // ---- migration (migration.ts) ------------------------------------------------------------------
+
+  /** What the guest holds, as JSON (layout: migration-state.ts). Called with every ring stopped. */
+  async exportState(o: MigrationOptions): Promise<unknown> {
+    return exportState(this.migration(), o);
+  }
+
+  /** Install a state from another daemon; after init() (the restored session), before any request. */
+  async importState(state: unknown, o: MigrationOptions): Promise<void> {
+    return importState(this.migration(), state, o);
+  }
+
+  private migration(): MigrationContext {
+    return { sys: this.sys, host: this.host, inodes: this.inodes, handles: this.handles, allowDirectIo: this.options.allowDirectIo };
   }
 
   // ---- session ----------------------------------------------------------------------------------
@@ -450,10 +468,10 @@ export class PassthroughFs extends NullFileSystem {
   }
 
   override async release(_ctx: Context, nodeid: bigint, fh: bigint, _flags: number, releaseFlags: number, lockOwner?: bigint): Promise<void> {
-    const h = this.handles.pin(fh, nodeid, 'file');
+    const h = this.handles.pin(fh, nodeid, 'file', 'allow');
     let closed: Promise<void>;
     try {
-      if (releaseFlags & FUSE_RELEASE_FLOCK_UNLOCK) await this.sys.flock(h.fd, native.LOCK_UN).catch(() => undefined);
+      if (releaseFlags & FUSE_RELEASE_FLOCK_UNLOCK && !h.stale) await this.sys.flock(h.fd, native.LOCK_UN).catch(() => undefined);
       if (releaseFlags & FUSE_RELEASE_FLUSH && lockOwner !== undefined) await this.locks.releaseOwner(nodeid, lockOwner);
       closed = this.handles.remove(fh, nodeid);
     } finally {
@@ -554,7 +572,7 @@ export class PassthroughFs extends NullFileSystem {
   }
 
   override async releasedir(_ctx: Context, nodeid: bigint, fh: bigint, _flags: number): Promise<void> {
-    const h = this.handles.pin(fh, nodeid, 'dir');
+    const h = this.handles.pin(fh, nodeid, 'dir', 'allow');
     let closed: Promise<void>;
     try {
       closed = this.handles.remove(fh, nodeid);

@@ -26,6 +26,7 @@ import type {
   StatxReply,
 } from '../fuse/filesystem.js';
 import { O_ACCMODE, O_CREAT, O_EXCL, O_RDONLY, O_TRUNC, W_OK } from '../native/fs.js';
+import { isMigratable, type MigrationOptions } from '../migration/migratable.js';
 
 function erofs(what: string): never {
   throw new FuseError('EROFS', `${what}: read-only export`);
@@ -38,7 +39,16 @@ function readOnlyOpen(flags: number): number {
 }
 
 export class ReadonlyFs implements FileSystem {
-  constructor(readonly inner: FileSystem) {}
+  /** Present when the inner file system migrates: its state is the same with or without --readonly. */
+  readonly exportState?: (o: MigrationOptions) => Promise<unknown>;
+  readonly importState?: (state: unknown, o: MigrationOptions) => Promise<void>;
+
+  constructor(readonly inner: FileSystem) {
+    if (isMigratable(inner)) {
+      this.exportState = (o) => inner.exportState(o);
+      this.importState = (state, o) => inner.importState(state, o);
+    }
+  }
 
   async init(info: InitInfo): Promise<bigint> {
     return (await this.inner.init(info)) & ~FUSE_WRITEBACK_CACHE;

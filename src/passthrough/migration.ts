@@ -1,0 +1,430 @@
+/**
+ * Live migration of the passthrough: what the guest holds (nodeids with lookup counts, open handles,
+ * the next ids) leaves the source as JSON (layout and validation: migration-state.ts; the operator's
+ * view: docs/migration.md) and is installed under the same ids on the destination, another daemon
+ * on the same directory (same host, or another host on the same CephFS).
+ *
+ * Source (exportState, every ring stopped): each inode is described by
+ *  - its path relative to the shared dir: readlink(/proc/self/fd/N) of its O_PATH fd, which the kernel
+ *    keeps up to date across renames (a host-side rename included), minus the shared dir's own current
+ *    path. " (deleted)" with no links left means the inode is gone from the namespace.
+ *    --migration-confirm-paths resolves that path again beneath the shared dir and checks it leads to
+ *    this very inode (dev, ino); if not (a network filesystem's stale name), it asks the kernel once
+ *    more after the failed lookup refreshed it;
+ *  - its file handle (name_to_handle_at) and (dev, ino), to find or verify it.
+ * An inode with no path (find-paths) or neither path nor handle (file-handles) is lost:
+ * --migration-on-error=abort fails the save (QEMU then cancels the migration and the source keeps
+ * running), guest-error sends it marked stale.
+ *
+ * Destination (importState, after the FUSE session is restored, before any request):
+ *  - file-handles: open_by_handle_at on the shared dir's mount, accepted only if the inode it opens
+ *    is inside the shared dir (the kernel's path for it lies below the shared dir, or the state's path
+ *    leads to it): a handle names any inode of the filesystem, and the state is untrusted;
+ *    otherwise, or if the handle fails, the path;
+ *  - a path is resolved beneath the shared dir only (host.openBeneath: plain components, no symlink);
+ *  - the file type must match; --migration-verify-handles also compares the file handle (or ino, and
+ *    dev when the source's shared dir had the same dev) and treats a mismatch as not found;
+ *  - not found: abort → importState throws (CHECK_DEVICE_STATE fails); guest-error → the nodeid stays
+ *    known as stale (every operation ESTALE, its handles too), never another file.
+ * Open handles are opened again with their flags minus O_CREAT/O_EXCL/O_TRUNC (REOPEN_FLAGS). The
+ * counters continue above every migrated id. A failed import leaves nothing behind but the root.
+ * Lock owners are not migrated: host locks belong to the source process and end with it.
+ */
+import { FUSE_ROOT_ID } from '../../protocol/fuse-opcodes.js';
+import { logger } from '../log.js';
+import * as native from '../native/fs.js';
+import type { MigrationOptions } from '../migration/migratable.js';
+import type { HandleTable, Handle } from './handles.js';
+import type { Host } from './host.js';
+import { closeLogged, type Inode, type InodeStore } from './inode-store.js';
+import {
+  PASSTHROUGH_STATE_FORMAT,
+  PASSTHROUGH_STATE_VERSION,
+  REOPEN_FLAGS,
+  parseState,
+  typeName,
+  type HandleRecord,
+  type InodeRecord,
+  type ParsedInode,
+  type PassthroughStateV1,
+} from './migration-state.js';
+
+const log = logger('migration');
+
+/** statx flags for an fd itself. */
+const AT_FD = native.AT_EMPTY_PATH | native.AT_SYMLINK_NOFOLLOW;
+/** Host calls in flight at once while saving or loading. */
+const PARALLEL = 16;
+/** Per-inode warnings logged before only a count is kept. */
+const WARN_LIMIT = 20;
+const DELETED = Buffer.from(' (deleted)');
+
+/** A migration that cannot go on; `code` is stable. */
+export class MigrationError extends Error {
+  constructor(
+    readonly code: 'MIGRATION_SOURCE_LOST' | 'MIGRATION_NOT_FOUND' | 'MIGRATION_NOT_REOPENED' | 'STATE_NOT_FRESH' | 'STATE_WRONG_SHARED_DIR',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'MigrationError';
+  }
+}
+
+/** What of PassthroughFs the migration works on. */
+export interface MigrationContext {
+  sys: typeof native;
+  host: Host;
+  inodes: InodeStore;
+  handles: HandleTable;
+  /** O_DIRECT may be kept on re-opened handles (--allow-direct-io). */
+  allowDirectIo: boolean;
+}
+
+// ---- source ------------------------------------------------------------------------------------
+
+export async function exportState(cx: MigrationContext, o: MigrationOptions): Promise<PassthroughStateV1> {
+  const base = {
+    format: PASSTHROUGH_STATE_FORMAT,
+    version: PASSTHROUGH_STATE_VERSION,
+    mode: o.mode,
+    nextNodeid: cx.inodes.nextId.toString(),
+    nextFh: cx.handles.nextFh.toString(),
+  } as const;
+  const root = cx.inodes.root;
+  if (root === undefined) return { ...base, root: null, inodes: [], handles: [] };
+  const prefix = dirPrefix(await cx.host.whereIs(root.fd));
+  const rootSt = await stat(cx, root.fd);
+  const rootRec = { dev: rootSt.dev, ino: rootSt.ino.toString(), handle: hex(await handleOf(cx, root.fd)) };
+  const warn = limitedWarn();
+  let stale = 0;
+  let byHandleOnly = 0;
+
+  const inodes = await mapLimit(cx.inodes.all().filter((i) => i.nodeid !== FUSE_ROOT_ID), PARALLEL, async (inode): Promise<InodeRecord> => {
+    const rec: InodeRecord = {
+      nodeid: inode.nodeid.toString(),
+      nlookup: inode.refcount.toString(),
+      generation: '0',
+      type: typeName(inode.mode),
+      handle: null,
+      dev: inode.ids.dev,
+      ino: inode.ids.ino.toString(),
+    };
+    if (inode.stale) {
+      stale++;
+      return { ...rec, stale: 'lost in an earlier migration' };
+    }
+    let lost: string | undefined;
+    try {
+      await cx.inodes.with(inode.nodeid, async (fd) => {
+        const st = await stat(cx, fd);
+        rec.dev = st.dev;
+        rec.ino = st.ino.toString();
+        rec.handle = hex(await handleOf(cx, fd));
+        const p = await pathOf(cx, root.fd, fd, st, prefix, o.confirmPaths);
+        if (p.path !== undefined) setPath(rec, p.path);
+        else lost = p.why;
+      });
+    } catch (e) {
+      lost = `it cannot be reached (${errText(e)})`;
+    }
+    if (lost === undefined) return rec;
+    if (o.mode === 'file-handles' && rec.handle !== null) {
+      byHandleOnly++;
+      return rec;
+    }
+    const what = `nodeid ${inode.nodeid} (${rec.type}, ino ${rec.ino}): ${lost}`;
+    if (o.onError === 'abort') throw new MigrationError('MIGRATION_SOURCE_LOST', `cannot describe ${what} (--migration-on-error=abort)`);
+    warn(`sending ${what}: the guest will get ESTALE for it`);
+    stale++;
+    return { ...rec, stale: lost };
+  });
+
+  const exported = new Set(inodes.map((r) => r.nodeid));
+  exported.add(FUSE_ROOT_ID.toString());
+  const handles: HandleRecord[] = [];
+  for (const h of cx.handles.all()) {
+    if (!exported.has(h.nodeid.toString())) {
+      warn(`fh ${h.fh} is on nodeid ${h.nodeid}, which the guest forgot: not sent`);
+      continue;
+    }
+    const r: HandleRecord = { fh: h.fh.toString(), nodeid: h.nodeid.toString(), flags: h.hostFlags, dir: h.dir !== undefined };
+    if (h.stale) r.stale = true;
+    handles.push(r);
+  }
+  log.info(`migration: saved ${inodes.length} inodes (${stale} stale, ${byHandleOnly} by file handle only) and ${handles.length} open handles`);
+  return { ...base, root: rootRec, inodes, handles };
+}
+
+/**
+ * The path of the inode `fd` holds, relative to the shared dir (`prefix`: its current path and a
+ * '/'), or why there is none.
+ */
+async function pathOf(cx: MigrationContext, rootFd: number, fd: number, st: native.Statx, prefix: Buffer, confirm: boolean): Promise<{ path?: Buffer; why: string }> {
+  const where = await cx.host.whereIs(fd);
+  const rel = below(where, prefix);
+  if (rel === undefined) return { why: `it is not inside the shared directory (the kernel says ${where.toString()})` };
+  const deleted = rel.length > DELETED.length && rel.subarray(rel.length - DELETED.length).equals(DELETED);
+  if (deleted && st.nlink === 0) return { why: 'it was deleted on the host' };
+  if (!confirm && !deleted) return { path: rel, why: '' };
+  // A name really ending in " (deleted)", or --migration-confirm-paths: the path must lead to this inode.
+  if (await leadsTo(cx, rootFd, rel, st)) return { path: rel, why: '' };
+  if (deleted) return { why: 'its name was removed on the host' };
+  // The kernel's name was stale (another client renamed it); the failed lookup refreshed it: ask again.
+  const again = below(await cx.host.whereIs(fd), prefix);
+  if (again !== undefined && !again.equals(rel) && (await leadsTo(cx, rootFd, again, st))) return { path: again, why: '' };
+  return { why: `its path "${rel.toString()}" does not lead to it any more` };
+}
+
+/** Whether `rel` beneath the shared dir is the inode described by `st` (same dev and ino). */
+async function leadsTo(cx: MigrationContext, rootFd: number, rel: Buffer, st: native.Statx): Promise<boolean> {
+  let fd: number;
+  try {
+    fd = await cx.host.openBeneath(rootFd, rel);
+  } catch {
+    return false;
+  }
+  try {
+    const s = await stat(cx, fd);
+    return s.dev === st.dev && s.ino === st.ino;
+  } catch {
+    return false;
+  } finally {
+    await closeLogged(cx.sys, fd);
+  }
+}
+
+function setPath(rec: InodeRecord, p: Buffer): void {
+  try {
+    rec.path = new TextDecoder('utf-8', { fatal: true }).decode(p);
+  } catch {
+    rec.pathBase64 = p.toString('base64');
+  }
+}
+
+// ---- destination -------------------------------------------------------------------------------
+
+export async function importState(cx: MigrationContext, state: unknown, o: MigrationOptions): Promise<void> {
+  const st = parseState(state);
+  const root = cx.inodes.root;
+  if (cx.inodes.size > (root === undefined ? 0 : 1) || cx.handles.size > 0) {
+    throw new MigrationError('STATE_NOT_FRESH', 'device state must be loaded before any request: this file system already holds inodes or handles');
+  }
+  if (st.root === undefined || root === undefined) {
+    if (st.inodes.length > 0 || st.handles.length > 0) throw new MigrationError('STATE_NOT_FRESH', 'the state holds inodes but the FUSE session was not initialized');
+    cx.inodes.reserveIds(st.nextNodeid);
+    cx.handles.reserve(st.nextFh);
+    return;
+  }
+  const rootSt = await stat(cx, root.fd);
+  const sameDev = st.root.dev === rootSt.dev;
+  if (o.verifyHandles && !(await sameInode(cx, root.fd, rootSt, st.root, sameDev))) {
+    throw new MigrationError('STATE_WRONG_SHARED_DIR', `the source's shared directory (ino ${st.root.ino}) is not this one (ino ${rootSt.ino}) (--migration-verify-handles)`);
+  }
+  const prefix = dirPrefix(await cx.host.whereIs(root.fd));
+  // open_by_handle_at needs a real open fd on the filesystem: the shared dir, read-only.
+  const mountFd = o.mode === 'file-handles' ? await cx.host.reopen(root.fd, rootSt.mode, native.O_RDONLY | native.O_DIRECTORY) : -1;
+  const adoptedInodes: Inode[] = [];
+  const adoptedHandles: Handle[] = [];
+  const warn = limitedWarn();
+  const count = { handle: 0, path: 0, stale: 0, staleHandles: 0 };
+  try {
+    await mapLimit(st.inodes, PARALLEL, async (r) => {
+      if (r.stale !== undefined) {
+        adoptedInodes.push(cx.inodes.adoptStale(r.nodeid, r.nlookup, r.type));
+        count.stale++;
+        return;
+      }
+      const found = await find(cx, r, o, { rootFd: root.fd, mountFd, prefix, sameDev });
+      if ('fd' in found) {
+        adoptedInodes.push(await cx.inodes.adopt(r.nodeid, r.nlookup, found.fd, found.st));
+        count[found.by]++;
+        return;
+      }
+      const what = `nodeid ${r.nodeid} (${typeName(r.type)}${r.path !== undefined ? ` "${r.path.toString()}"` : ''}, ino ${r.ino} on the source)`;
+      if (o.onError === 'abort') throw new MigrationError('MIGRATION_NOT_FOUND', `${what} not found: ${found.why} (--migration-on-error=abort)`);
+      warn(`${what} not found: ${found.why}; the guest gets ESTALE for it`);
+      adoptedInodes.push(cx.inodes.adoptStale(r.nodeid, r.nlookup, r.type));
+      count.stale++;
+    });
+    cx.inodes.reserveIds(st.nextNodeid);
+
+    await mapLimit(st.handles, PARALLEL, async (r) => {
+      const inode = cx.inodes.get(r.nodeid)!;
+      let fd = -1;
+      if (!r.stale && !inode.stale) {
+        let flags = r.flags & REOPEN_FLAGS;
+        if (!cx.allowDirectIo) flags &= ~native.O_DIRECT;
+        try {
+          fd = await cx.inodes.with(r.nodeid, (pathFd, i) => cx.host.reopen(pathFd, i.mode, flags));
+        } catch (e) {
+          const what = `fh ${r.fh} on nodeid ${r.nodeid}: cannot open it again (${errText(e)})`;
+          if (o.onError === 'abort') throw new MigrationError('MIGRATION_NOT_REOPENED', `${what} (--migration-on-error=abort)`);
+          warn(`${what}; the guest gets ESTALE for it`);
+        }
+      }
+      if (fd < 0) count.staleHandles++;
+      try {
+        adoptedHandles.push(cx.handles.adopt(r.fh, r.nodeid, fd, r.flags & REOPEN_FLAGS, r.dir));
+      } catch (e) {
+        if (fd >= 0) await closeLogged(cx.sys, fd);
+        throw e;
+      }
+    });
+    cx.handles.reserve(st.nextFh);
+  } catch (e) {
+    for (const h of adoptedHandles) cx.handles.discard(h);
+    for (const i of adoptedInodes) cx.inodes.discard(i);
+    throw e;
+  } finally {
+    if (mountFd >= 0) await closeLogged(cx.sys, mountFd);
+  }
+  log.info(
+    `migration: restored ${st.inodes.length} inodes (${count.handle} by file handle, ${count.path} by path, ${count.stale} stale) ` +
+      `and ${st.handles.length} open handles (${count.staleHandles} stale)`,
+  );
+}
+
+interface Where {
+  rootFd: number;
+  /** -1 unless file-handles mode. */
+  mountFd: number;
+  prefix: Buffer;
+  /** The source's shared dir had our st_dev: (dev, ino) comparisons may include dev. */
+  sameDev: boolean;
+}
+
+type Found = { fd: number; st: native.Statx; by: 'handle' | 'path' } | { why: string };
+
+/** Find the inode of a state record on this host (see the file comment). The fd returned is the caller's. */
+async function find(cx: MigrationContext, r: ParsedInode, o: MigrationOptions, w: Where): Promise<Found> {
+  let why = 'the state has neither a path nor (in file-handles mode) a file handle for it';
+  /** Set when a handle opened an inode whose place we could not see: the path must lead to that inode. */
+  let mustBe: native.Statx | undefined;
+  if (w.mountFd >= 0 && r.handle !== undefined) {
+    const byHandle = await openByHandle(cx, r, w);
+    if ('fd' in byHandle) {
+      if (byHandle.confined) return { fd: byHandle.fd, st: byHandle.st, by: 'handle' };
+      mustBe = byHandle.st;
+      await closeLogged(cx.sys, byHandle.fd);
+      why = 'its file handle opens an inode outside the shared directory (or one whose place the kernel does not know)';
+    } else {
+      why = byHandle.why;
+    }
+  }
+  if (r.path === undefined) return { why };
+  let fd: number;
+  try {
+    fd = await cx.host.openBeneath(w.rootFd, r.path);
+  } catch (e) {
+    return { why: `${r.handle !== undefined && w.mountFd >= 0 ? `${why}; ` : ''}its path: ${errText(e)}` };
+  }
+  try {
+    const st = await stat(cx, fd);
+    let mismatch: string | undefined;
+    if ((st.mode & native.S_IFMT) !== r.type) mismatch = `its path leads to a ${typeName(st.mode)}, not a ${typeName(r.type)}`;
+    else if (mustBe !== undefined && (st.dev !== mustBe.dev || st.ino !== mustBe.ino)) mismatch = `${why}, and its path leads to another inode`;
+    else if (o.verifyHandles && !(await sameInode(cx, fd, st, r, w.sameDev))) mismatch = 'its path leads to another inode (--migration-verify-handles)';
+    if (mismatch === undefined) return { fd, st, by: 'path' };
+    await closeLogged(cx.sys, fd);
+    return { why: mismatch };
+  } catch (e) {
+    await closeLogged(cx.sys, fd);
+    return { why: `its path: ${errText(e)}` };
+  }
+}
+
+async function openByHandle(cx: MigrationContext, r: ParsedInode, w: Where): Promise<{ fd: number; st: native.Statx; confined: boolean } | { why: string }> {
+  let fd: number;
+  try {
+    fd = await cx.sys.openByHandleAt(w.mountFd, r.handle!, native.O_PATH);
+  } catch (e) {
+    return { why: `its file handle: ${errText(e)}` };
+  }
+  try {
+    const st = await stat(cx, fd);
+    if ((st.mode & native.S_IFMT) !== r.type) {
+      await closeLogged(cx.sys, fd);
+      return { why: `its file handle opens a ${typeName(st.mode)}, not a ${typeName(r.type)}` };
+    }
+    // Confinement: the kernel's path for it must lie below the shared dir (a disconnected dentry, or
+    // anything elsewhere on the filesystem, does not). The root itself is never another nodeid.
+    const rel = below(await cx.host.whereIs(fd), w.prefix);
+    return { fd, st, confined: rel !== undefined };
+  } catch (e) {
+    await closeLogged(cx.sys, fd);
+    return { why: `its file handle: ${errText(e)}` };
+  }
+}
+
+/** --migration-verify-handles: the inode at `fd` is the one recorded (file handle if both have one, else ino and maybe dev). */
+async function sameInode(cx: MigrationContext, fd: number, st: native.Statx, rec: { dev: number; ino: bigint; handle: Buffer | undefined }, sameDev: boolean): Promise<boolean> {
+  if (rec.handle !== undefined) {
+    const h = await handleOf(cx, fd);
+    if (h !== undefined) return h.equals(rec.handle);
+  }
+  return st.ino === rec.ino && (!sameDev || st.dev === rec.dev);
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+function stat(cx: MigrationContext, fd: number): Promise<native.Statx> {
+  return cx.sys.statx(fd, '', AT_FD, native.STATX_BASIC_STATS | native.STATX_MNT_ID);
+}
+
+/** The file handle of what fd holds, or undefined where the filesystem gives none. */
+async function handleOf(cx: MigrationContext, fd: number): Promise<Buffer | undefined> {
+  try {
+    return (await cx.sys.nameToHandleAt(fd, '', native.AT_EMPTY_PATH)).handle;
+  } catch {
+    return undefined;
+  }
+}
+
+const hex = (b: Buffer | undefined): string | null => (b === undefined ? null : b.toString('hex'));
+
+/** "/a/b" -> "/a/b/"; "/" stays. */
+function dirPrefix(p: Buffer): Buffer {
+  return p.length === 1 && p[0] === 0x2f ? p : Buffer.concat([p, Buffer.from('/')]);
+}
+
+/** The part of `where` below `prefix` (non-empty), or undefined. */
+function below(where: Buffer, prefix: Buffer): Buffer | undefined {
+  if (where.length <= prefix.length || !where.subarray(0, prefix.length).equals(prefix)) return undefined;
+  return Buffer.from(where.subarray(prefix.length));
+}
+
+function errText(e: unknown): string {
+  const code = (e as { code?: string }).code;
+  return `${code !== undefined ? `${code}: ` : ''}${(e as Error).message}`;
+}
+
+/** log.warn the first WARN_LIMIT messages, then only count them (a summary at the end is the caller's). */
+function limitedWarn(): (msg: string) => void {
+  let n = 0;
+  return (msg) => {
+    if (++n <= WARN_LIMIT) log.warn(`migration: ${msg}`);
+    else if (n === WARN_LIMIT + 1) log.warn('migration: more inodes in the same state; not listing them all');
+  };
+}
+
+/** Run fn over items with at most `limit` in flight; the first failure rejects (after the calls in flight settle). */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        out[i] = await fn(items[i]!);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const bad = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (bad !== undefined) throw bad.reason;
+  return out;
+}
