@@ -8,7 +8,12 @@
  * a FUSE client needs. Lower-level calls (stopQueue, remMemReg, resetDevice, sendRaw...) serve
  * tests and fuzzing. `close()` releases every fd and mapping this object made.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as native from '../native/index.js';
+import * as nativeFs from '../native/fs.js';
+import { readAllAndClose, writeAllAndClose } from '../migration/pipe.js';
 import {
   FrontendReq,
   VHOST_USER_F_PROTOCOL_FEATURES,
@@ -23,6 +28,8 @@ import {
 } from '../../protocol/vhost-user-constants.js';
 import { headerFlags, needsReply } from '../../protocol/vhost-user-header.js';
 import { decodeConfig, decodeU64, decodeVringState, encodeConfig, encodeU64, encodeVringAddr, encodeVringFdPayload, encodeVringState } from '../../protocol/vhost-user-payloads.js';
+import { decodeDeviceStateReply, encodeDeviceStateTransfer, type DeviceStateReply } from '../../protocol/vhost-user-objects.js';
+import { VhostTransferStateDirection, VhostTransferStatePhase } from '../../protocol/vhost-user-constants.js';
 import { encodeMemoryTable, encodeSingleMemoryRegion } from '../../protocol/vhost-user-regions.js';
 import { hasReplyByDefinition } from '../../protocol/vhost-user-requests.js';
 import { FrontendError, VhostUserConnection, type VhostUserMessage } from './connection.js';
@@ -334,6 +341,64 @@ export class VhostUserFrontend {
     return decodeConfig(reply.payload).data;
   }
 
+  // ---- migration (what QEMU does at switch-over, FACTS.md) ----------------------------------------
+
+  /** SET_DEVICE_STATE_FD in the stopped phase with `fd` (stays the caller's); the back-end's answer. */
+  async setDeviceStateFd(direction: VhostTransferStateDirection, fd: number): Promise<DeviceStateReply> {
+    const reply = await this.call(FrontendReq.SET_DEVICE_STATE_FD, encodeDeviceStateTransfer({ direction, phase: VhostTransferStatePhase.STOPPED }), [fd]);
+    reply.fds.forEach(native.closeQuietly);
+    return decodeDeviceStateReply(reply.payload);
+  }
+
+  /** CHECK_DEVICE_STATE: 0 when the transfer succeeded. */
+  async checkDeviceState(): Promise<bigint> {
+    return this.getU64(FrontendReq.CHECK_DEVICE_STATE);
+  }
+
+  /**
+   * The migration source's side (every ring stopped first): SET_DEVICE_STATE_FD(save) with a pipe's
+   * write end, read the state to EOF, then CHECK_DEVICE_STATE. `check` is its answer (0: success).
+   */
+  async saveDeviceState(limit = 1 << 30): Promise<{ state: Uint8Array; check: bigint; reply: DeviceStateReply }> {
+    const [rd, wr] = await pipe();
+    let reply: DeviceStateReply;
+    try {
+      reply = await this.setDeviceStateFd(VhostTransferStateDirection.SAVE, wr);
+    } catch (e) {
+      native.closeQuietly(rd);
+      throw e;
+    } finally {
+      native.closeQuietly(wr); // ours; the back-end has its own copy: EOF comes when it closes that
+    }
+    if (reply.error !== 0) {
+      native.closeQuietly(rd);
+      return { state: new Uint8Array(0), check: await this.checkDeviceState().catch(() => -1n), reply };
+    }
+    const state = await readAllAndClose(rd, limit);
+    return { state, check: await this.checkDeviceState(), reply };
+  }
+
+  /** The destination's side: SET_DEVICE_STATE_FD(load) with a pipe's read end, write `state`, close, CHECK_DEVICE_STATE. */
+  async loadDeviceState(state: Uint8Array): Promise<{ check: bigint; reply: DeviceStateReply }> {
+    const [rd, wr] = await pipe();
+    let reply: DeviceStateReply;
+    try {
+      reply = await this.setDeviceStateFd(VhostTransferStateDirection.LOAD, rd);
+    } catch (e) {
+      native.closeQuietly(wr);
+      throw e;
+    } finally {
+      native.closeQuietly(rd);
+    }
+    if (reply.error !== 0) {
+      native.closeQuietly(wr);
+      return { check: await this.checkDeviceState().catch(() => -1n), reply };
+    }
+    // A back-end that fails early closes its end: EPIPE here, and CHECK_DEVICE_STATE says why.
+    await writeAllAndClose(wr, state).catch(() => undefined);
+    return { check: await this.checkDeviceState(), reply };
+  }
+
   /** Raw bytes and fds on the socket (fuzzing). The fds stay the caller's. */
   async sendRaw(bytes: Uint8Array, fds: number[] = []): Promise<void> {
     await this.conn.sendRaw(bytes, fds);
@@ -376,5 +441,30 @@ export class VhostUserFrontend {
     for (const q of this.queues) q?.close();
     this.errFds.forEach(native.closeQuietly);
     this.memory.close();
+  }
+}
+
+/**
+ * A pipe, [read end, write end], both blocking: a FIFO made in a private directory and unlinked at
+ * once (Node has no pipe(2); QEMU uses a pipe for the device state too).
+ */
+export async function pipe(): Promise<[number, number]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfs-pipe-'));
+  const name = path.join(dir, 'fifo');
+  try {
+    await nativeFs.mknodat(nativeFs.AT_FDCWD, name, nativeFs.S_IFIFO | 0o600, 0);
+    // The read end first, non-blocking (no writer yet), then the write end; then make reads block.
+    const rd = await nativeFs.openat(nativeFs.AT_FDCWD, name, nativeFs.O_RDONLY | nativeFs.O_NONBLOCK);
+    let wr: number;
+    try {
+      wr = await nativeFs.openat(nativeFs.AT_FDCWD, name, nativeFs.O_WRONLY);
+      await nativeFs.fcntlSetfl(rd, (await nativeFs.fcntlGetfl(rd)) & ~nativeFs.O_NONBLOCK);
+    } catch (e) {
+      native.closeQuietly(rd);
+      throw e;
+    }
+    return [rd, wr];
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
