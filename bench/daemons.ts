@@ -33,6 +33,8 @@ export interface SpecOptions {
   ourNodeArgs?: string[];
   /** `NAME=COMMAND` strings from --peer. */
   peers?: string[];
+  /** Run every daemon under `taskset -c CPU`. */
+  pinCpu?: number;
 }
 
 /**
@@ -75,6 +77,12 @@ export function daemonSpecs(o: SpecOptions): { specs: DaemonSpec[]; missing: str
     if (!cmd.includes('{socket}') || !cmd.includes('{dir}')) throw new Error(`--peer ${name}: the command needs {socket} and {dir} placeholders`);
     // Through sh so the command may quote; `exec` keeps the daemon's pid the one we watch.
     specs.push({ name, command: ['/bin/sh', '-c', `exec ${cmd}`], description: cmd });
+  }
+  if (o.pinCpu !== undefined) {
+    for (const s of specs) {
+      s.command = ['taskset', '-c', String(o.pinCpu), ...s.command];
+      s.description += ` (pinned to CPU ${o.pinCpu})`;
+    }
   }
   return { specs, missing };
 }

@@ -15,6 +15,8 @@ vhost-user front-end (no VM). Prints a table and writes bench/results/<date>.jso
   --depths 1,16,64      queue depths for every workload (default: each workload's own)
   --only ts,rust,c      run only these daemons (names as in the table; --peer names too)
   --peer NAME=COMMAND   another daemon; COMMAND has {socket} and {dir} placeholders (repeatable)
+  --pin                 pin this process (the driver) to CPU 0 and every daemon to CPU 1 (taskset):
+                        steadier QD 1 numbers, one core per side
   --threads N           --thread-pool-size of ours and the Rust virtiofsd (default 16, our default)
   --c-threads N         --thread-pool-size of the C virtiofsd (default 0: with a pool, its seccomp
                         filter kills it under load on this glib; see docs/benchmarks.md)
@@ -40,6 +42,7 @@ export interface BenchOptions {
   depths?: number[];
   only?: string[];
   peers: string[];
+  pin: boolean;
   threads: number;
   cThreads: number;
   sg: 'pages' | 'flat';
@@ -78,6 +81,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       depths: { type: 'string' },
       only: { type: 'string' },
       peer: { type: 'string', multiple: true },
+      pin: { type: 'boolean' },
       threads: { type: 'string' },
       'c-threads': { type: 'string' },
       sg: { type: 'string' },
@@ -107,6 +111,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     depths: depths ?? (quick ? [1, 16] : undefined),
     only: list(v.only),
     peers: v.peer ?? [],
+    pin: v.pin === true,
     threads: int('--threads', v.threads, 16, 0),
     cThreads: int('--c-threads', v['c-threads'], 0, 0),
     sg,

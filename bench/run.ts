@@ -10,6 +10,7 @@
  *     cell to cell so none always runs first or last;
  *  4. disconnect (the daemons exit), print the tables, write the JSON file.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,11 +48,12 @@ async function runHostBench(o: BenchOptions): Promise<number> {
   const workloads = selectWorkloads(o.workloads);
   const depthsOf = (w: Workload) => o.depths ?? w.depths;
   const ourNodeArgs = o.cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(o.cpuProfDir)] : [];
-  const { specs: all, missing } = daemonSpecs({ threads: o.threads, cThreads: o.cThreads, peers: o.peers, ourNodeArgs });
+  if (o.pin) pinSelf(0);
+  const { specs: all, missing } = daemonSpecs({ threads: o.threads, cThreads: o.cThreads, peers: o.peers, ourNodeArgs, pinCpu: o.pin ? 1 : undefined });
   const specs = selectSpecs(all, o.only);
   for (const m of missing) progress.note(`note: ${m} is not installed; it is left out`);
 
-  const ds = buildDataset({ bigFileBytes: o.bigFileMiB << 20, metaFiles: 1000, dirEntries: 10_000, dir: o.dataDir }, (m) => progress.note(m));
+  const ds = buildDataset({ bigFileBytes: o.bigFileMiB * 2 ** 20, metaFiles: 1000, dirEntries: 10_000, dir: o.dataDir }, (m) => progress.note(m));
   const sessions: DaemonSession[] = [];
   const envs = new Map<string, Env>();
   const startRss = new Map<string, number>();
@@ -180,6 +182,11 @@ function printReport(file: string, markdown: boolean): number {
   for (const d of j.daemons) console.log(`  ${d.name}: ${d.description}`);
   console.log(markdown ? formatMarkdown(j.summary, j.workloads, names) : formatTable(j.summary, j.workloads, names));
   return 0;
+}
+
+/** Pin every thread of this process to `cpu` (threads started later inherit it). */
+function pinSelf(cpu: number): void {
+  execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(process.pid)], { stdio: 'ignore' });
 }
 
 function rotate<T>(xs: T[], k: number): T[] {
