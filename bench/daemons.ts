@@ -13,6 +13,7 @@ import { FuseClient, type FuseTransport } from '../src/frontend/fuse-client.js';
 import type { FuseInitOut } from '../protocol/fuse-structs.js';
 import { ourBinary, spawnDaemon, type DaemonProcess } from '../test/helpers/daemon-process.js';
 import { peerBinary } from '../test/helpers/peers.js';
+import { UsageError } from './options.js';
 import { anonRssBytes, cpuSeconds, peakRssBytes, processTree, resetPeakRss } from './proc-stats.js';
 
 /** How to start one daemon: `command` has `{socket}` and `{dir}` placeholders. */
@@ -71,10 +72,10 @@ export function daemonSpecs(o: SpecOptions): { specs: DaemonSpec[]; missing: str
   } else missing.push('virtiofsd-c (run: bash scripts/fetch-peers.sh)');
   for (const p of o.peers ?? []) {
     const eq = p.indexOf('=');
-    if (eq <= 0) throw new Error(`--peer wants NAME=COMMAND, got ${JSON.stringify(p)}`);
+    if (eq <= 0) throw new UsageError(`--peer wants NAME=COMMAND, got ${JSON.stringify(p)}`);
     const name = p.slice(0, eq);
     const cmd = p.slice(eq + 1);
-    if (!cmd.includes('{socket}') || !cmd.includes('{dir}')) throw new Error(`--peer ${name}: the command needs {socket} and {dir} placeholders`);
+    if (!cmd.includes('{socket}') || !cmd.includes('{dir}')) throw new UsageError(`--peer ${name}: the command needs {socket} and {dir} placeholders`);
     // Through sh so the command may quote; `exec` keeps the daemon's pid the one we watch.
     specs.push({ name, command: ['/bin/sh', '-c', `exec ${cmd}`], description: cmd });
   }
@@ -93,7 +94,7 @@ export function selectSpecs(specs: DaemonSpec[], only: string[] | undefined): Da
   const alias = (n: string) => (n === 'ours' || n === 'virtiofsd-ts' ? 'ts' : n.replace(/^virtiofsd-/, ''));
   const want = new Set(only.map(alias));
   const unknown = [...want].filter((n) => !specs.some((s) => s.name === n));
-  if (unknown.length > 0) throw new Error(`--only: no daemon named ${unknown.join(', ')} (have ${specs.map((s) => s.name).join(', ')})`);
+  if (unknown.length > 0) throw new UsageError(`--only: no daemon named ${unknown.join(', ')} (have ${specs.map((s) => s.name).join(', ')})`);
   return specs.filter((s) => want.has(s.name));
 }
 

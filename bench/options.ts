@@ -60,11 +60,16 @@ export interface BenchOptions {
   help: boolean;
 }
 
+/** A bad option value or name: reported as a usage error (exit 2), without a stack. */
+export class UsageError extends Error {
+  readonly code = 'BENCH_USAGE';
+}
+
 const list = (s: string | undefined) => (s === undefined ? undefined : s.split(',').map((x) => x.trim()).filter(Boolean));
 
 function int(name: string, v: string | undefined, dflt: number, min: number): number {
   if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new Error(`${name} wants an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`${name} wants an integer >= ${min}, got ${JSON.stringify(v)}`);
   return Number(v);
 }
 
@@ -100,7 +105,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   });
   const quick = v.quick === true;
   const sg = v.sg ?? 'pages';
-  if (sg !== 'pages' && sg !== 'flat') throw new Error(`--sg wants pages or flat, got ${sg}`);
+  if (sg !== 'pages' && sg !== 'flat') throw new UsageError(`--sg wants pages or flat, got ${sg}`);
   const depths = list(v.depths)?.map((d) => int('--depths', d, 1, 1));
   return {
     quick,

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonSession, daemonSpecs, selectSpecs, type DaemonSpec } from './daemons.js';
 import { buildDataset, removeDataset } from './dataset.js';
-import { USAGE, parseBenchOptions, type BenchOptions } from './options.js';
+import { USAGE, UsageError, parseBenchOptions, type BenchOptions } from './options.js';
 import { rssBytes } from './proc-stats.js';
 import { Progress, formatMarkdown, formatMemory, formatTable, hostInfo, mib, summarizeCells, treeInfo, writeJson } from './report.js';
 import { runCell, type CellResult } from './runner.js';
@@ -194,6 +194,10 @@ function rotate<T>(xs: T[], k: number): T[] {
 }
 
 process.exitCode = await main(process.argv.slice(2)).catch((e: Error) => {
+  if (e instanceof UsageError) {
+    process.stderr.write(`bench: ${e.message}\n`);
+    return 2;
+  }
   process.stderr.write(`bench: ${e.stack ?? e.message}\n`);
   return 1;
 });

@@ -13,6 +13,7 @@ import { fuse_read_in } from '../protocol/fuse-structs.js';
 import type { Dataset } from './dataset.js';
 import { patternWord, scratchDir } from './dataset.js';
 import type { DaemonSession } from './daemons.js';
+import { UsageError } from './options.js';
 
 const MiB = 1 << 20;
 
@@ -314,6 +315,6 @@ async function forgetRefs(env: Env): Promise<void> {
 export function selectWorkloads(ids: string[] | undefined): Workload[] {
   if (ids === undefined || ids.length === 0) return WORKLOADS;
   const unknown = ids.filter((id) => !WORKLOADS.some((w) => w.id === id));
-  if (unknown.length > 0) throw new Error(`--workloads: unknown ${unknown.join(', ')} (have ${WORKLOADS.map((w) => w.id).join(', ')})`);
+  if (unknown.length > 0) throw new UsageError(`--workloads: unknown ${unknown.join(', ')} (have ${WORKLOADS.map((w) => w.id).join(', ')})`);
   return WORKLOADS.filter((w) => ids.includes(w.id));
 }
