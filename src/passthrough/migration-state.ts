@@ -54,6 +54,8 @@ export const MAX_STATE_PATH = 4095;
 export const MAX_HANDLE_BYTES = 8 + 128;
 const MAX_REASON = 1024;
 const U64_MAX = (1n << 64n) - 1n;
+/** Highest nextNodeid / nextFh accepted: 2^63, half the id space left to count in. */
+export const MAX_NEXT_ID = 1n << 63n;
 
 /** File types by name, as the state spells them. */
 export const FILE_TYPES: Readonly<Record<string, number>> = {
@@ -227,6 +229,9 @@ export function parseState(v: unknown): ParsedState {
   if (v.mode !== 'find-paths' && v.mode !== 'file-handles') bad('mode', 'not find-paths or file-handles');
   const nextNodeid = u64(v.nextNodeid, 'nextNodeid', FUSE_ROOT_ID + 1n);
   const nextFh = u64(v.nextFh, 'nextFh', 1n);
+  // Room to keep counting: ids are u64 on the wire, and a counter near the top would overflow.
+  if (nextNodeid > MAX_NEXT_ID) bad('nextNodeid', `above ${MAX_NEXT_ID}`);
+  if (nextFh > MAX_NEXT_ID) bad('nextFh', `above ${MAX_NEXT_ID}`);
 
   let root: ParsedState['root'];
   if (v.root !== null) {

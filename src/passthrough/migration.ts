@@ -17,10 +17,10 @@
  * running), guest-error sends it marked stale.
  *
  * Destination (importState, after the FUSE session is restored, before any request):
- *  - file-handles: open_by_handle_at on the shared dir's mount, accepted only if the inode it opens
- *    is inside the shared dir (the kernel's path for it lies below the shared dir, or the state's path
- *    leads to it): a handle names any inode of the filesystem, and the state is untrusted;
- *    otherwise, or if the handle fails, the path;
+ *  - file-handles: open_by_handle_at on the shared dir's mount, accepted only once proven inside the
+ *    shared dir (a handle names any inode of the filesystem, and the state is untrusted): the kernel
+ *    places it there, or the state's path leads to it, or it is found by name in one of the
+ *    directories the guest holds (migration-find.ts); if the handle fails, the path;
  *  - a path is resolved beneath the shared dir only (host.openBeneath: plain components, no symlink);
  *  - the file type must match; --migration-verify-handles also compares the file handle (or ino, and
  *    dev when the source's shared dir had the same dev) and treats a mismatch as not found;
@@ -37,6 +37,7 @@ import type { MigrationOptions } from '../migration/migratable.js';
 import type { HandleTable, Handle } from './handles.js';
 import type { Host } from './host.js';
 import { closeLogged, type Inode, type InodeStore } from './inode-store.js';
+import { below, dirPrefix, errText, find, handleOf, placeByScan, sameInode, stat, type Hit, type Unplaced, type Where } from './migration-find.js';
 import {
   PASSTHROUGH_STATE_FORMAT,
   PASSTHROUGH_STATE_VERSION,
@@ -49,10 +50,10 @@ import {
   type PassthroughStateV1,
 } from './migration-state.js';
 
+const hex = (b: Buffer | undefined): string | null => (b === undefined ? null : b.toString('hex'));
+
 const log = logger('migration');
 
-/** statx flags for an fd itself. */
-const AT_FD = native.AT_EMPTY_PATH | native.AT_SYMLINK_NOFOLLOW;
 /** Host calls in flight at once while saving or loading. */
 const PARALLEL = 16;
 /** Per-inode warnings logged before only a count is kept. */
@@ -220,13 +221,25 @@ export async function importState(cx: MigrationContext, state: unknown, o: Migra
   if (o.verifyHandles && !(await sameInode(cx, root.fd, rootSt, st.root, sameDev))) {
     throw new MigrationError('STATE_WRONG_SHARED_DIR', `the source's shared directory (ino ${st.root.ino}) is not this one (ino ${rootSt.ino}) (--migration-verify-handles)`);
   }
-  const prefix = dirPrefix(await cx.host.whereIs(root.fd));
   // open_by_handle_at needs a real open fd on the filesystem: the shared dir, read-only.
   const mountFd = o.mode === 'file-handles' ? await cx.host.reopen(root.fd, rootSt.mode, native.O_RDONLY | native.O_DIRECTORY) : -1;
+  const where: Where = { rootFd: root.fd, mountFd, prefix: dirPrefix(await cx.host.whereIs(root.fd)), sameDev };
   const adoptedInodes: Inode[] = [];
   const adoptedHandles: Handle[] = [];
+  let unplaced: Unplaced[] = [];
   const warn = limitedWarn();
-  const count = { handle: 0, path: 0, stale: 0, staleHandles: 0 };
+  const count = { handle: 0, path: 0, scan: 0, stale: 0, staleHandles: 0 };
+  const notFound = (r: ParsedInode, why: string): void => {
+    const what = `nodeid ${r.nodeid} (${typeName(r.type)}${r.path !== undefined ? ` "${r.path.toString()}"` : ''}, ino ${r.ino} on the source)`;
+    if (o.onError === 'abort') throw new MigrationError('MIGRATION_NOT_FOUND', `${what} not found: ${why} (--migration-on-error=abort)`);
+    warn(`${what} not found: ${why}; the guest gets ESTALE for it`);
+    adoptedInodes.push(cx.inodes.adoptStale(r.nodeid, r.nlookup, r.type));
+    count.stale++;
+  };
+  const install = async (r: ParsedInode, hit: Hit): Promise<void> => {
+    adoptedInodes.push(await cx.inodes.adopt(r.nodeid, r.nlookup, hit.fd, hit.st));
+    count[hit.by]++;
+  };
   try {
     await mapLimit(st.inodes, PARALLEL, async (r) => {
       if (r.stale !== undefined) {
@@ -234,18 +247,33 @@ export async function importState(cx: MigrationContext, state: unknown, o: Migra
         count.stale++;
         return;
       }
-      const found = await find(cx, r, o, { rootFd: root.fd, mountFd, prefix, sameDev });
-      if ('fd' in found) {
-        adoptedInodes.push(await cx.inodes.adopt(r.nodeid, r.nlookup, found.fd, found.st));
-        count[found.by]++;
-        return;
-      }
-      const what = `nodeid ${r.nodeid} (${typeName(r.type)}${r.path !== undefined ? ` "${r.path.toString()}"` : ''}, ino ${r.ino} on the source)`;
-      if (o.onError === 'abort') throw new MigrationError('MIGRATION_NOT_FOUND', `${what} not found: ${found.why} (--migration-on-error=abort)`);
-      warn(`${what} not found: ${found.why}; the guest gets ESTALE for it`);
-      adoptedInodes.push(cx.inodes.adoptStale(r.nodeid, r.nlookup, r.type));
-      count.stale++;
+      const found = await find(cx, r, o, where);
+      if ('by' in found) await install(r, found);
+      else if ('fd' in found) unplaced.push(found);
+      else notFound(r, found.why);
     });
+    if (unplaced.length > 0) {
+      // Files the handles opened but the kernel could not place: look for them in the directories the guest holds.
+      const dirs = [FUSE_ROOT_ID, ...adoptedInodes.filter((i) => i.isDir && !i.stale).map((i) => i.nodeid)];
+      const placed = await placeByScan(cx, unplaced, dirs);
+      const todo = unplaced;
+      unplaced = [];
+      for (const [k, u] of todo.entries()) {
+        await closeLogged(cx.sys, u.fd);
+        const hit = placed.get(u);
+        try {
+          if (hit !== undefined) await install(u.r, hit);
+          else notFound(u.r, `${u.why}, nor is it in a directory the guest holds`);
+        } catch (e) {
+          for (const rest of todo.slice(k + 1)) {
+            await closeLogged(cx.sys, rest.fd);
+            const h = placed.get(rest);
+            if (h !== undefined) await closeLogged(cx.sys, h.fd);
+          }
+          throw e;
+        }
+      }
+    }
     cx.inodes.reserveIds(st.nextNodeid);
 
     await mapLimit(st.handles, PARALLEL, async (r) => {
@@ -272,6 +300,7 @@ export async function importState(cx: MigrationContext, state: unknown, o: Migra
     });
     cx.handles.reserve(st.nextFh);
   } catch (e) {
+    for (const u of unplaced) await closeLogged(cx.sys, u.fd);
     for (const h of adoptedHandles) cx.handles.discard(h);
     for (const i of adoptedInodes) cx.inodes.discard(i);
     throw e;
@@ -279,123 +308,9 @@ export async function importState(cx: MigrationContext, state: unknown, o: Migra
     if (mountFd >= 0) await closeLogged(cx.sys, mountFd);
   }
   log.info(
-    `migration: restored ${st.inodes.length} inodes (${count.handle} by file handle, ${count.path} by path, ${count.stale} stale) ` +
+    `migration: restored ${st.inodes.length} inodes (${count.handle} by file handle, ${count.path} by path, ${count.scan} by handle and directory scan, ${count.stale} stale) ` +
       `and ${st.handles.length} open handles (${count.staleHandles} stale)`,
   );
-}
-
-interface Where {
-  rootFd: number;
-  /** -1 unless file-handles mode. */
-  mountFd: number;
-  prefix: Buffer;
-  /** The source's shared dir had our st_dev: (dev, ino) comparisons may include dev. */
-  sameDev: boolean;
-}
-
-type Found = { fd: number; st: native.Statx; by: 'handle' | 'path' } | { why: string };
-
-/** Find the inode of a state record on this host (see the file comment). The fd returned is the caller's. */
-async function find(cx: MigrationContext, r: ParsedInode, o: MigrationOptions, w: Where): Promise<Found> {
-  let why = 'the state has neither a path nor (in file-handles mode) a file handle for it';
-  /** Set when a handle opened an inode whose place we could not see: the path must lead to that inode. */
-  let mustBe: native.Statx | undefined;
-  if (w.mountFd >= 0 && r.handle !== undefined) {
-    const byHandle = await openByHandle(cx, r, w);
-    if ('fd' in byHandle) {
-      if (byHandle.confined) return { fd: byHandle.fd, st: byHandle.st, by: 'handle' };
-      mustBe = byHandle.st;
-      await closeLogged(cx.sys, byHandle.fd);
-      why = 'its file handle opens an inode outside the shared directory (or one whose place the kernel does not know)';
-    } else {
-      why = byHandle.why;
-    }
-  }
-  if (r.path === undefined) return { why };
-  let fd: number;
-  try {
-    fd = await cx.host.openBeneath(w.rootFd, r.path);
-  } catch (e) {
-    return { why: `${r.handle !== undefined && w.mountFd >= 0 ? `${why}; ` : ''}its path: ${errText(e)}` };
-  }
-  try {
-    const st = await stat(cx, fd);
-    let mismatch: string | undefined;
-    if ((st.mode & native.S_IFMT) !== r.type) mismatch = `its path leads to a ${typeName(st.mode)}, not a ${typeName(r.type)}`;
-    else if (mustBe !== undefined && (st.dev !== mustBe.dev || st.ino !== mustBe.ino)) mismatch = `${why}, and its path leads to another inode`;
-    else if (o.verifyHandles && !(await sameInode(cx, fd, st, r, w.sameDev))) mismatch = 'its path leads to another inode (--migration-verify-handles)';
-    if (mismatch === undefined) return { fd, st, by: 'path' };
-    await closeLogged(cx.sys, fd);
-    return { why: mismatch };
-  } catch (e) {
-    await closeLogged(cx.sys, fd);
-    return { why: `its path: ${errText(e)}` };
-  }
-}
-
-async function openByHandle(cx: MigrationContext, r: ParsedInode, w: Where): Promise<{ fd: number; st: native.Statx; confined: boolean } | { why: string }> {
-  let fd: number;
-  try {
-    fd = await cx.sys.openByHandleAt(w.mountFd, r.handle!, native.O_PATH);
-  } catch (e) {
-    return { why: `its file handle: ${errText(e)}` };
-  }
-  try {
-    const st = await stat(cx, fd);
-    if ((st.mode & native.S_IFMT) !== r.type) {
-      await closeLogged(cx.sys, fd);
-      return { why: `its file handle opens a ${typeName(st.mode)}, not a ${typeName(r.type)}` };
-    }
-    // Confinement: the kernel's path for it must lie below the shared dir (a disconnected dentry, or
-    // anything elsewhere on the filesystem, does not). The root itself is never another nodeid.
-    const rel = below(await cx.host.whereIs(fd), w.prefix);
-    return { fd, st, confined: rel !== undefined };
-  } catch (e) {
-    await closeLogged(cx.sys, fd);
-    return { why: `its file handle: ${errText(e)}` };
-  }
-}
-
-/** --migration-verify-handles: the inode at `fd` is the one recorded (file handle if both have one, else ino and maybe dev). */
-async function sameInode(cx: MigrationContext, fd: number, st: native.Statx, rec: { dev: number; ino: bigint; handle: Buffer | undefined }, sameDev: boolean): Promise<boolean> {
-  if (rec.handle !== undefined) {
-    const h = await handleOf(cx, fd);
-    if (h !== undefined) return h.equals(rec.handle);
-  }
-  return st.ino === rec.ino && (!sameDev || st.dev === rec.dev);
-}
-
-// ---- helpers -----------------------------------------------------------------------------------
-
-function stat(cx: MigrationContext, fd: number): Promise<native.Statx> {
-  return cx.sys.statx(fd, '', AT_FD, native.STATX_BASIC_STATS | native.STATX_MNT_ID);
-}
-
-/** The file handle of what fd holds, or undefined where the filesystem gives none. */
-async function handleOf(cx: MigrationContext, fd: number): Promise<Buffer | undefined> {
-  try {
-    return (await cx.sys.nameToHandleAt(fd, '', native.AT_EMPTY_PATH)).handle;
-  } catch {
-    return undefined;
-  }
-}
-
-const hex = (b: Buffer | undefined): string | null => (b === undefined ? null : b.toString('hex'));
-
-/** "/a/b" -> "/a/b/"; "/" stays. */
-function dirPrefix(p: Buffer): Buffer {
-  return p.length === 1 && p[0] === 0x2f ? p : Buffer.concat([p, Buffer.from('/')]);
-}
-
-/** The part of `where` below `prefix` (non-empty), or undefined. */
-function below(where: Buffer, prefix: Buffer): Buffer | undefined {
-  if (where.length <= prefix.length || !where.subarray(0, prefix.length).equals(prefix)) return undefined;
-  return Buffer.from(where.subarray(prefix.length));
-}
-
-function errText(e: unknown): string {
-  const code = (e as { code?: string }).code;
-  return `${code !== undefined ? `${code}: ` : ''}${(e as Error).message}`;
 }
 
 /** log.warn the first WARN_LIMIT messages, then only count them (a summary at the end is the caller's). */

@@ -16,15 +16,21 @@
  *     file handle naming a file outside the shared directory never reach outside it.
  *  8. Malformed, newer-version and inconsistent states are refused with a stable code.
  *  9. Loading into a file system that already serves requests is refused.
+ * 10. A file its handle opens "disconnected" (the kernel cannot place it: on CephFS, a file only
+ *     another host touched; simulated here) is accepted only when found by name in a directory the
+ *     guest holds; moved anywhere else, it is not found.
+ * 11. --migration-confirm-paths catches a stale name from the kernel (a network filesystem's, simulated)
+ *     and asks again.
  */
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as n from '../../src/native/fs.js';
 import type { MigrationOptions } from '../../src/migration/migratable.js';
-import type { PassthroughFs, PassthroughOptions } from '../../src/passthrough/index.js';
+import type { PassthroughFs, PassthroughOptions, Sys } from '../../src/passthrough/index.js';
 import { parseState } from '../../src/passthrough/migration-state.js';
 import { ListSink, b, ctx, mount, tmpDir, views, type Mounted } from '../helpers/passthrough.js';
+import { configureLog } from '../../src/log.js';
 
 const c = ctx;
 const FIND: MigrationOptions = { mode: 'find-paths', onError: 'abort', verifyHandles: false, confirmPaths: false };
@@ -290,6 +296,7 @@ test('8. malformed, newer and inconsistent states are refused with a stable code
     ['dir flag wrong', { ...good, handles: [{ ...handle0, dir: true }] }, 'STATE_BAD_FILESYSTEM'],
     ['flags not 32-bit', { ...good, handles: [{ ...handle0, flags: 2 ** 40 }] }, 'STATE_BAD_FILESYSTEM'],
     ['inodes without a root', { ...good, root: null }, 'STATE_BAD_FILESYSTEM'],
+    ['nextNodeid with no room to count', { ...good, nextNodeid: '18446744073709551615' }, 'STATE_BAD_FILESYSTEM'],
   ];
   for (const [what, state, want] of cases) {
     const bb = await destination(t, a);
@@ -307,4 +314,68 @@ test('9. loading into a file system that already holds inodes is refused', async
   const bb = await destination(t, a);
   await bb.fs.lookup(c(), 1n, b('f'));
   t.is(await code(bb.fs.importState(state, FIND)), 'STATE_NOT_FRESH');
+});
+
+/**
+ * The native module, with readlink of some fds answered by `fake` (the kernel's name for them; undefined
+ * keeps the real one): fds that openByHandleAt returned ('by-handle'), or every fd ('all').
+ */
+function readlinkSys(fake: (real: Buffer) => Buffer | undefined, which: 'by-handle' | 'all'): Sys {
+  const byHandle = new Set<number>();
+  return {
+    ...n,
+    async openByHandleAt(...args: Parameters<typeof n.openByHandleAt>) {
+      const fd = await n.openByHandleAt(...args);
+      byHandle.add(fd);
+      return fd;
+    },
+    async close(fd: number) {
+      byHandle.delete(fd);
+      return n.close(fd);
+    },
+    async readlinkat(dirfd: number, name: n.Name, ctx?: n.CallContext) {
+      const real = await n.readlinkat(dirfd, name, ctx);
+      const fd = Number(Buffer.from(name).toString());
+      return (which === 'all' || byHandle.has(fd) ? fake(real) : undefined) ?? real;
+    },
+  } as Sys;
+}
+
+test.serial('10. a file its handle opens disconnected is accepted only when found in a directory the guest holds', async (t) => {
+  const a = await mount(t, { inodeFileHandles: 'never' });
+  for (const d of ['d', 'e', 'unknown']) fs.mkdirSync(a.p(d));
+  fs.writeFileSync(a.p('d', 'f1'), 'one');
+  fs.writeFileSync(a.p('d', 'f2'), 'two');
+  const d = await a.fs.lookup(c(), 1n, b('d'));
+  await a.fs.lookup(c(), 1n, b('e'));
+  const f1 = await a.fs.lookup(c(), d.nodeid, b('f1'));
+  const f2 = await a.fs.lookup(c(), d.nodeid, b('f2'));
+  const fh1 = (await a.fs.open(c(), f1.nodeid, n.O_RDONLY, 0)).fh;
+  const state = await save(a.fs, { mode: 'file-handles' });
+  fs.renameSync(a.p('d', 'f1'), a.p('e', 'moved-to-a-known-dir'));
+  fs.renameSync(a.p('d', 'f2'), a.p('unknown', 'moved-elsewhere'));
+  // Every handle B opens comes back disconnected: the kernel names it "/" (as ceph-fuse does).
+  const sys = readlinkSys((real) => (real.toString().endsWith('/d') || real.toString().endsWith('/e') ? undefined : Buffer.from('/')), 'by-handle');
+  const bb = await mount(t, { sharedDir: a.dir, inodeFileHandles: 'never' }, { sys });
+  const lines: string[] = [];
+  configureLog({ sink: (l) => lines.push(l) });
+  t.teardown(() => configureLog({ sink: (l) => process.stderr.write(l + '\n') }));
+  await bb.fs.importState(state, { mode: 'file-handles', onError: 'guest-error', verifyHandles: false, confirmPaths: false });
+  t.is(await readAll(bb.fs, f1.nodeid, fh1), 'one', 'found by name in a directory the guest holds');
+  t.is(await code(bb.fs.getattr(c(), f2.nodeid, undefined)), 'ESTALE', 'moved where nothing places it: not found');
+  t.regex(lines.join('\n'), /1 by handle and directory scan/);
+  t.regex(lines.join('\n'), /nodeid \d+ \(reg "d\/f2".*nor is it in a directory the guest holds/);
+});
+
+test('11. --migration-confirm-paths catches a stale name from the kernel and asks again', async (t) => {
+  let stale = true;
+  // The first readlink of f's fd gives its old name, as a network filesystem's client may.
+  const sys = readlinkSys((real) => (stale && real.toString().endsWith('/new') ? ((stale = false), Buffer.from(real.toString().replace(/new$/, 'old'))) : undefined), 'all');
+  const a = await mount(t, { inodeFileHandles: 'never' }, { sys });
+  fs.writeFileSync(a.p('new'), 'x');
+  fs.writeFileSync(a.p('old'), 'another file now has the old name');
+  const f = await a.fs.lookup(c(), 1n, b('new'));
+  t.is(recordOf(await save(a.fs, { confirmPaths: true }), f.nodeid).path, 'new', 'confirmed: the stale name led elsewhere, the second answer is right');
+  stale = true;
+  t.is(recordOf(await save(a.fs), f.nodeid).path, 'old', 'unconfirmed, the kernel\'s stale name is trusted (documented)');
 });
