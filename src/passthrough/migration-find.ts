@@ -8,7 +8,7 @@
  *    places (the kernel reconnects them); a file it has not met since mounting (CephFS: one that only
  *    another host touched) comes back disconnected, and is accepted only when the state's path leads
  *    to it, or when it is found by name in a directory already proven inside: one of the directories
- *    the guest holds (placeByScan). That covers a file renamed on another host within or between
+ *    the guest holds (findInDirs). That covers a file renamed on another host within or between
  *    directories the guest knows; a file moved anywhere else cannot be proven inside and is not found.
  */
 import * as native from '../native/fs.js';
@@ -19,7 +19,7 @@ import { typeName, type ParsedInode } from './migration-state.js';
 
 /** statx flags for an fd itself. */
 const AT_FD = native.AT_EMPTY_PATH | native.AT_SYMLINK_NOFOLLOW;
-/** Most directory entries placeByScan reads in one import. */
+/** Most directory entries findInDirs reads in one call. */
 export const MAX_SCAN_ENTRIES = 1 << 20;
 const DIRBUF = 64 * 1024;
 
@@ -41,7 +41,7 @@ export interface Hit {
   by: 'handle' | 'path' | 'scan';
 }
 
-/** Opened by its handle, but not placed inside the shared dir yet: placeByScan may still place it. */
+/** Opened by its handle, but not placed inside the shared dir yet: findInDirs may still place it. */
 export interface Unplaced {
   r: ParsedInode;
   fd: number;
@@ -120,20 +120,26 @@ async function openByHandle(cx: MigrationContext, r: ParsedInode, w: Where): Pro
   }
 }
 
+/** Where findInDirs found an inode: an O_PATH fd (the caller's), the directory's nodeid and the name in it. */
+export interface DirHit extends Hit {
+  dir: bigint;
+  name: Buffer;
+}
+
 /**
- * Look for the unplaced inodes by name in the directories `dirs` (nodeids already installed, so
- * proven inside the shared dir): an entry whose d_ino matches is opened beneath that directory (no
- * symlink followed) and must be the very inode the handle opened (dev and ino: it is alive, so they
- * name it alone). Returns the hits (their fds the caller's) by unplaced entry; at most
- * MAX_SCAN_ENTRIES entries are read in all.
+ * Look for live inodes (`items`, each with its statx) by name in the directories `dirs` (nodeids
+ * the store holds, proven inside the shared dir): an entry whose d_ino matches is opened beneath its
+ * directory (no symlink followed) and must be that very inode (dev and ino: it is alive, so they
+ * name it alone). At most MAX_SCAN_ENTRIES entries are read in all. The destination uses it for files
+ * a handle opened disconnected, the source for inodes whose name the kernel lost.
  */
-export async function placeByScan(cx: MigrationContext, unplaced: readonly Unplaced[], dirs: readonly bigint[]): Promise<Map<Unplaced, Hit>> {
-  const found = new Map<Unplaced, Hit>();
-  const wanted = new Map<bigint, Unplaced[]>();
-  for (const u of unplaced) wanted.set(u.st.ino, [...(wanted.get(u.st.ino) ?? []), u]);
+export async function findInDirs<T extends { st: native.Statx }>(cx: MigrationContext, items: readonly T[], dirs: readonly bigint[]): Promise<Map<T, DirHit>> {
+  const found = new Map<T, DirHit>();
+  const wanted = new Map<bigint, T[]>();
+  for (const u of items) wanted.set(u.st.ino, [...(wanted.get(u.st.ino) ?? []), u]);
   let budget = MAX_SCAN_ENTRIES;
   const buf = new Uint8Array(DIRBUF);
-  const scan = async (dirPathFd: number): Promise<void> => {
+  const scan = async (dir: bigint, dirPathFd: number): Promise<void> => {
     const dfd = await cx.host.reopen(dirPathFd, native.S_IFDIR, native.O_RDONLY | native.O_DIRECTORY);
     try {
       for (;;) {
@@ -151,7 +157,7 @@ export async function placeByScan(cx: MigrationContext, unplaced: readonly Unpla
             await closeLogged(cx.sys, fd);
             continue;
           }
-          found.set(u, { fd, st, by: 'scan' });
+          found.set(u, { fd, st, by: 'scan', dir, name: d.name });
           const rest = candidates.filter((c) => c !== u);
           if (rest.length > 0) wanted.set(d.ino, rest);
           else wanted.delete(d.ino);
@@ -162,10 +168,10 @@ export async function placeByScan(cx: MigrationContext, unplaced: readonly Unpla
       await closeLogged(cx.sys, dfd);
     }
   };
-  for (const nodeid of dirs) {
+  for (const dir of dirs) {
     if (wanted.size === 0 || budget <= 0) break;
-    // An unreadable or vanished directory places nothing.
-    await cx.inodes.with(nodeid, (fd) => scan(fd)).catch(() => undefined);
+    // An unreadable or vanished directory finds nothing.
+    await cx.inodes.with(dir, (fd) => scan(dir, fd)).catch(() => undefined);
   }
   return found;
 }

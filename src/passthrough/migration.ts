@@ -11,6 +11,9 @@
  *    --migration-confirm-paths resolves that path again beneath the shared dir and checks it leads to
  *    this very inode (dev, ino); if not (a network filesystem's stale name), it asks the kernel once
  *    more after the failed lookup refreshed it;
+ *  - when the kernel has no usable name for it (another CephFS client renamed it: the source's
+ *    kernel then says " (deleted)"), a second chance: the inode is looked for by name in the
+ *    directories the guest holds whose paths are known (findInDirs, migration-find.ts);
  *  - its file handle (name_to_handle_at) and (dev, ino), to find or verify it.
  * An inode with no path (find-paths) or neither path nor handle (file-handles) is lost:
  * --migration-on-error=abort fails the save (QEMU then cancels the migration and the source keeps
@@ -37,7 +40,7 @@ import type { MigrationOptions } from '../migration/migratable.js';
 import type { HandleTable, Handle } from './handles.js';
 import type { Host } from './host.js';
 import { closeLogged, type Inode, type InodeStore } from './inode-store.js';
-import { below, dirPrefix, errText, find, handleOf, placeByScan, sameInode, stat, type Hit, type Unplaced, type Where } from './migration-find.js';
+import { below, dirPrefix, errText, find, findInDirs, handleOf, sameInode, stat, type Hit, type Unplaced, type Where } from './migration-find.js';
 import {
   PASSTHROUGH_STATE_FORMAT,
   PASSTHROUGH_STATE_VERSION,
@@ -99,6 +102,11 @@ export async function exportState(cx: MigrationContext, o: MigrationOptions): Pr
   const warn = limitedWarn();
   let stale = 0;
   let byHandleOnly = 0;
+  let byScan = 0;
+  /** Paths found, by nodeid (directories: where the second chance looks). */
+  const paths = new Map<bigint, Buffer>([[FUSE_ROOT_ID, Buffer.alloc(0)]]);
+  /** Inodes with no path yet: a second chance below. */
+  const pathless: { inode: Inode; rec: InodeRecord; st: native.Statx | undefined; why: string }[] = [];
 
   const inodes = await mapLimit(cx.inodes.all().filter((i) => i.nodeid !== FUSE_ROOT_ID), PARALLEL, async (inode): Promise<InodeRecord> => {
     const rec: InodeRecord = {
@@ -112,33 +120,57 @@ export async function exportState(cx: MigrationContext, o: MigrationOptions): Pr
     };
     if (inode.stale) {
       stale++;
-      return { ...rec, stale: 'lost in an earlier migration' };
+      rec.stale = 'lost in an earlier migration';
+      return rec;
     }
-    let lost: string | undefined;
+    let st: native.Statx | undefined;
     try {
       await cx.inodes.with(inode.nodeid, async (fd) => {
-        const st = await stat(cx, fd);
+        st = await stat(cx, fd);
         rec.dev = st.dev;
         rec.ino = st.ino.toString();
         rec.handle = hex(await handleOf(cx, fd));
         const p = await pathOf(cx, root.fd, fd, st, prefix, o.confirmPaths);
-        if (p.path !== undefined) setPath(rec, p.path);
-        else lost = p.why;
+        if (p.path !== undefined) {
+          setPath(rec, p.path);
+          paths.set(inode.nodeid, p.path);
+        } else {
+          pathless.push({ inode, rec, st, why: p.why });
+        }
       });
     } catch (e) {
-      lost = `it cannot be reached (${errText(e)})`;
+      pathless.push({ inode, rec, st: undefined, why: `it cannot be reached (${errText(e)})` });
     }
-    if (lost === undefined) return rec;
-    if (o.mode === 'file-handles' && rec.handle !== null) {
+    return rec;
+  });
+
+  // Second chance: a name in one of the directories the guest holds (a network filesystem's client
+  // may not know the new name of a file another host renamed, and "(deleted)" names it then).
+  const alive = pathless.filter((l): l is typeof l & { st: native.Statx } => l.st !== undefined);
+  const dirs = [...paths.keys()].filter((id) => id === FUSE_ROOT_ID || cx.inodes.get(id)?.isDir === true);
+  const hits = alive.length > 0 ? await findInDirs(cx, alive, dirs) : new Map();
+  for (const l of pathless) {
+    const hit = hits.get(l);
+    if (hit !== undefined) {
+      await closeLogged(cx.sys, hit.fd);
+      const dir = paths.get(hit.dir)!;
+      setPath(l.rec, dir.length === 0 ? hit.name : Buffer.concat([dir, Buffer.from('/'), hit.name]));
+      byScan++;
+      continue;
+    }
+    if (o.mode === 'file-handles' && l.rec.handle !== null) {
       byHandleOnly++;
-      return rec;
+      continue;
     }
-    const what = `nodeid ${inode.nodeid} (${rec.type}, ino ${rec.ino}): ${lost}`;
-    if (o.onError === 'abort') throw new MigrationError('MIGRATION_SOURCE_LOST', `cannot describe ${what} (--migration-on-error=abort)`);
+    const what = `nodeid ${l.inode.nodeid} (${l.rec.type}, ino ${l.rec.ino}): ${l.why}`;
+    if (o.onError === 'abort') {
+      for (const h of hits.values()) await closeLogged(cx.sys, h.fd);
+      throw new MigrationError('MIGRATION_SOURCE_LOST', `cannot describe ${what} (--migration-on-error=abort)`);
+    }
     warn(`sending ${what}: the guest will get ESTALE for it`);
     stale++;
-    return { ...rec, stale: lost };
-  });
+    l.rec.stale = l.why;
+  }
 
   const exported = new Set(inodes.map((r) => r.nodeid));
   exported.add(FUSE_ROOT_ID.toString());
@@ -152,7 +184,7 @@ export async function exportState(cx: MigrationContext, o: MigrationOptions): Pr
     if (h.stale) r.stale = true;
     handles.push(r);
   }
-  log.info(`migration: saved ${inodes.length} inodes (${stale} stale, ${byHandleOnly} by file handle only) and ${handles.length} open handles`);
+  log.info(`migration: saved ${inodes.length} inodes (${byScan} found again in a directory the guest holds, ${byHandleOnly} by file handle only, ${stale} stale) and ${handles.length} open handles`);
   return { ...base, root: rootRec, inodes, handles };
 }
 
@@ -255,7 +287,7 @@ export async function importState(cx: MigrationContext, state: unknown, o: Migra
     if (unplaced.length > 0) {
       // Files the handles opened but the kernel could not place: look for them in the directories the guest holds.
       const dirs = [FUSE_ROOT_ID, ...adoptedInodes.filter((i) => i.isDir && !i.stale).map((i) => i.nodeid)];
-      const placed = await placeByScan(cx, unplaced, dirs);
+      const placed = await findInDirs(cx, unplaced, dirs);
       const todo = unplaced;
       unplaced = [];
       for (const [k, u] of todo.entries()) {

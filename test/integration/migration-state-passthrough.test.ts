@@ -21,6 +21,8 @@
  *     guest holds; moved anywhere else, it is not found.
  * 11. --migration-confirm-paths catches a stale name from the kernel (a network filesystem's, simulated)
  *     and asks again.
+ * 12. When the kernel has lost a file's name (another CephFS client renamed it: " (deleted)",
+ *     simulated), the source finds its new name in a directory the guest holds.
  */
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
@@ -378,4 +380,35 @@ test('11. --migration-confirm-paths catches a stale name from the kernel and ask
   t.is(recordOf(await save(a.fs, { confirmPaths: true }), f.nodeid).path, 'new', 'confirmed: the stale name led elsewhere, the second answer is right');
   stale = true;
   t.is(recordOf(await save(a.fs), f.nodeid).path, 'old', 'unconfirmed, the kernel\'s stale name is trusted (documented)');
+});
+
+test('12. the kernel lost the name (renamed by another client): the source finds it in a directory the guest holds', async (t) => {
+  // After another CephFS client's rename, the source's kernel names the file "<old path> (deleted)".
+  const sys = readlinkSys((real) => (real.toString().endsWith('/e/renamed') ? Buffer.from(real.toString().replace(/e\/renamed$/, 'd/f (deleted)')) : undefined), 'all');
+  const a = await mount(t, { inodeFileHandles: 'never' }, { sys });
+  fs.mkdirSync(a.p('d'));
+  fs.mkdirSync(a.p('e'));
+  fs.writeFileSync(a.p('d', 'f'), 'f');
+  const d = await a.fs.lookup(c(), 1n, b('d'));
+  await a.fs.lookup(c(), 1n, b('e'));
+  const f = await a.fs.lookup(c(), d.nodeid, b('f'));
+  fs.renameSync(a.p('d', 'f'), a.p('e', 'renamed'));
+  for (const confirmPaths of [false, true]) {
+    const state = await save(a.fs, { confirmPaths });
+    t.is(recordOf(state, f.nodeid).path, 'e/renamed', `confirmPaths ${confirmPaths}`);
+    const bb = await destination(t, a);
+    await bb.fs.importState(state, FIND);
+    t.is((await bb.fs.getattr(c(), f.nodeid, undefined)).attr.ino, f.attr.ino);
+  }
+  // Moved where the guest holds no directory: lost (abort).
+  fs.mkdirSync(a.p('unknown'));
+  fs.renameSync(a.p('e', 'renamed'), a.p('unknown', 'renamed'));
+  const sys2 = readlinkSys((real) => (real.toString().endsWith('/unknown/renamed') ? Buffer.from(real.toString().replace(/unknown\/renamed$/, 'd/f (deleted)')) : undefined), 'all');
+  const a2 = await mount(t, { sharedDir: a.dir, inodeFileHandles: 'never' }, { sys: sys2 });
+  await a2.fs.lookup(c(), 1n, b('d'));
+  await a2.fs.lookup(c(), 1n, b('e'));
+  const unknown = await a2.fs.lookup(c(), 1n, b('unknown'));
+  await a2.fs.lookup(c(), unknown.nodeid, b('renamed'));
+  await a2.fs.forget(c(), unknown.nodeid, 1n); // the guest no longer holds "unknown"
+  t.is(await code(a2.fs.exportState(FIND)), 'MIGRATION_SOURCE_LOST');
 });
