@@ -21,6 +21,7 @@
  *     guest holds; moved anywhere else, it is not found.
  * 11. --migration-confirm-paths catches a stale name from the kernel (a network filesystem's, simulated)
  *     and asks again.
+ * 13. --readonly (ReadonlyFs) migrates as the passthrough it wraps.
  * 12. When the kernel has lost a file's name (another CephFS client renamed it: " (deleted)",
  *     simulated), the source finds its new name in a directory the guest holds.
  */
@@ -29,7 +30,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as n from '../../src/native/fs.js';
 import type { MigrationOptions } from '../../src/migration/migratable.js';
-import type { PassthroughFs, PassthroughOptions, Sys } from '../../src/passthrough/index.js';
+import { ReadonlyFs, type PassthroughFs, type PassthroughOptions, type Sys } from '../../src/passthrough/index.js';
+import { isMigratable } from '../../src/migration/migratable.js';
+import { NullFileSystem } from '../../src/fuse/null-filesystem.js';
 import { parseState } from '../../src/passthrough/migration-state.js';
 import { ListSink, b, ctx, mount, tmpDir, views, type Mounted } from '../helpers/passthrough.js';
 import { configureLog } from '../../src/log.js';
@@ -411,4 +414,19 @@ test('12. the kernel lost the name (renamed by another client): the source finds
   await a2.fs.lookup(c(), unknown.nodeid, b('renamed'));
   await a2.fs.forget(c(), unknown.nodeid, 1n); // the guest no longer holds "unknown"
   t.is(await code(a2.fs.exportState(FIND)), 'MIGRATION_SOURCE_LOST');
+});
+
+test('13. --readonly: ReadonlyFs migrates as the passthrough it wraps', async (t) => {
+  const a = await mount(t);
+  fs.writeFileSync(a.p('f'), 'read only');
+  const f = await a.fs.lookup(c(), 1n, b('f'));
+  const fh = (await a.fs.open(c(), f.nodeid, n.O_RDONLY, 0)).fh;
+  const roA = new ReadonlyFs(a.fs);
+  t.true(isMigratable(roA));
+  const state = JSON.parse(JSON.stringify(await roA.exportState!(FIND))) as unknown;
+  const bb = await destination(t, a);
+  const roB = new ReadonlyFs(bb.fs);
+  await roB.importState!(state, FIND);
+  t.is(await readAll(bb.fs, f.nodeid, fh), 'read only');
+  t.false(isMigratable(new ReadonlyFs(new NullFileSystem())), 'a file system that cannot migrate stays so when wrapped');
 });
