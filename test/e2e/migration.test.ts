@@ -81,7 +81,8 @@ async function runMigration(t: ExecutionContext, opts: { args: string[]; renameB
     const seenOnC = c.g.console().length;
     await c.g.waitForConsole(/WROTE \d+/, 60_000, seenOnC);
     fs.writeFileSync(path.join(share, 'stop'), '');
-    const m = await c.g.waitForConsole(/MIG-DONE (\d+)/, 60_000);
+    // Up to the newline: the console arrives in chunks, and "MIG-DONE 1" may be the first half of "MIG-DONE 14".
+    const m = await c.g.waitForConsole(/MIG-DONE (\d+)\n/, 60_000);
     const n = Number(m[1]);
     const lines = fs.readFileSync(path.join(share, 'log.txt'), 'utf8').trimEnd().split('\n');
     t.deepEqual(lines, Array.from({ length: n }, (_, i) => `line ${i}`), 'every line once, in order');
