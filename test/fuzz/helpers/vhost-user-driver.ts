@@ -74,6 +74,8 @@ export interface PlayResult {
   droppedByDaemon: boolean;
   /** Steps actually sent. */
   sent: number;
+  /** No step broke the message framing (then every reply answers a request we sent). */
+  inStep: boolean;
 }
 
 /**
@@ -147,5 +149,5 @@ export async function play(socketPath: string, steps: Step[], syncTimeoutMs = 50
     kicks.forEach(native.closeQuietly);
     await reader;
   }
-  return { replies, readerError, droppedByDaemon, sent };
+  return { replies, readerError, droppedByDaemon, sent, inStep };
 }
