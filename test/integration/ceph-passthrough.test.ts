@@ -161,15 +161,18 @@ cephTest('1. file handles on ceph-fuse: with prefer and mandatory an inode holds
   const grown: Record<string, number> = {};
   for (const mode of ['never', 'prefer', 'mandatory'] as InodeFileHandles[]) {
     const { c, pfs } = await serve(t, dir, { inodeFileHandles: mode, handleFdCacheSize: 16 });
+    // The previous mode's daemon closes its fds in the background: count from what is open now.
+    await new Promise((r) => setTimeout(r, 100));
+    const before = fdsUnder(dir);
     for (let i = 0; i < N; i++) await c.lookup(FUSE_ROOT_ID, `h${i}`);
-    grown[mode] = fdsUnder(dir);
+    grown[mode] = fdsUnder(dir) - before;
     t.is(pfs.stats().inodes, N + 1);
     await pfs.close();
   }
   t.log(`open fds after ${N} lookups: ${JSON.stringify(grown)}`);
   t.is(grown.never, N, 'never: one O_PATH fd per inode');
-  t.is(grown.prefer, 16, 'prefer: file handles, no fd per inode (only the 16 the fd cache may keep)');
-  t.is(grown.mandatory, 16, 'mandatory: file handles, no fd per inode (only the 16 the fd cache may keep)');
+  t.true(grown.prefer! <= 16, `prefer: file handles, no fd per inode (only the 16 the fd cache may keep): ${grown.prefer}`);
+  t.true(grown.mandatory! <= 16, `mandatory: file handles, no fd per inode (only the 16 the fd cache may keep): ${grown.mandatory}`);
 });
 
 cephTest('2. ceph.* virtual xattrs: readable by name through GETXATTR, not listed by LISTXATTR; user.* stored and listed', async (t, dir) => {
