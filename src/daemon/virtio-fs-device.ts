@@ -55,6 +55,10 @@ export class VirtioFsDevice implements VirtioDevice {
     return this.server.handle(chain.readable, chain.writable, queue);
   }
 
+  abortBlocking(): void {
+    this.server.abortBlocking();
+  }
+
   reset(): Promise<void> | void {
     return this.server.reset();
   }

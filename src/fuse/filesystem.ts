@@ -230,4 +230,9 @@ export interface FileSystem {
   removeMapping(ctx: Context, mappings: ReadonlyArray<{ moffset: bigint; len: bigint }>): Promise<void>;
   /** FUSE_INTERRUPT for request `unique` (no reply is sent; best effort). */
   interrupt(ctx: Context, unique: bigint): Promise<void>;
+  /**
+   * Optional: end every request that may wait indefinitely (SETLKW, blocking flock) with EINTR. The
+   * device calls it before waiting for in-flight requests (ring stop, reset, migration, hand-over).
+   */
+  abortBlocking?(): void;
 }

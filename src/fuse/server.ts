@@ -182,6 +182,11 @@ export class FuseServer {
     this.state = { initialized: s.initialized, flags, minor: s.minor, kernelMinor: s.kernelMinor };
   }
 
+  /** End requests that wait indefinitely (lock waits) with EINTR: the device is stopping. */
+  abortBlocking(): void {
+    this.fs.abortBlocking?.();
+  }
+
   /** Device reset or disconnect: drop the session and everything the file system holds. */
   async reset(): Promise<void> {
     this.state = { initialized: false, flags: 0n, minor: 0, kernelMinor: 0 };

@@ -141,6 +141,11 @@ export class Locks {
     if (this.early.length > EARLY_INTERRUPTS) this.early.shift();
   }
 
+  /** End every lock wait in progress with EINTR, keeping the locks held (a ring is stopping). */
+  abortWaits(): void {
+    for (const c of this.waiting.values()) c.abort();
+  }
+
   clear(): void {
     for (const key of [...this.ofds.keys()]) {
       const i = key.indexOf(':');

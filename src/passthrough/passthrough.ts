@@ -162,6 +162,11 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     this.cache = cachePolicy(this.options.cache);
   }
 
+  /** The device is stopping (GET_VRING_BASE, reset, hand-over): waits that could last forever end with EINTR. */
+  abortBlocking(): void {
+    this.locks.abortWaits();
+  }
+
   stats(): PassthroughStats {
     return { inodes: this.inodes.size, handles: this.handles.size, lockOwners: this.locks.size };
   }

@@ -53,6 +53,9 @@ export class ReadonlyFs implements FileSystem {
   async init(info: InitInfo): Promise<bigint> {
     return (await this.inner.init(info)) & ~FUSE_WRITEBACK_CACHE;
   }
+  abortBlocking(): void {
+    this.inner.abortBlocking?.();
+  }
   destroy(): Promise<void> {
     return this.inner.destroy();
   }

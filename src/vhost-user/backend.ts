@@ -205,6 +205,7 @@ export class Backend {
   }
 
   private async drainAll(): Promise<boolean> {
+    this.device.abortBlocking?.();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), DRAIN_TIMEOUT_MS)));
     const ok = await Promise.race([Promise.all(this.vrings.map((v) => v.drain())).then(() => true), timeout]);
@@ -307,6 +308,8 @@ export class Backend {
 
   private async getVringBase(s: vu.VringState): Promise<Uint8Array> {
     const v = this.vring(s.index, 'GET_VRING_BASE');
+    // A lock wait could hold the stop (and a VM stop or migration) forever: it ends with EINTR.
+    this.device.abortBlocking?.();
     const base = await v.stop();
     log.debug(`queue ${s.index} stopped at avail index ${base}`);
     return vu.encodeVringState({ index: s.index, num: base });

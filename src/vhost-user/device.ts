@@ -14,6 +14,8 @@ export interface VirtioDevice {
   config(): Uint8Array | undefined;
   /** Process one chain from `queue`; resolve with the bytes written into chain.writable. */
   handle(queue: number, chain: Chain): Promise<number> | number;
+  /** Optional: end requests that could wait forever (lock waits), before the back-end waits for in-flight ones. */
+  abortBlocking?(): void;
   /** The driver is gone or restarting: drop per-driver state (e.g. the FUSE session). */
   reset(): Promise<void> | void;
   /**

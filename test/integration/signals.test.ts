@@ -51,3 +51,29 @@ test('a socket path held by a live daemon is refused with a clear error', async 
   t.regex(b.log(), /another process is listening on/);
   await a.stop();
 });
+
+test('a guest lock wait blocked on a host lock does not hold up GET_VRING_BASE: it ends with EINTR', async (t) => {
+  const nfs = await import('../../src/native/fs.js');
+  const share = tmpDir('vfs-lkstop-');
+  fs.writeFileSync(path.join(share, 'locked'), 'x');
+  const hostFd = fs.openSync(path.join(share, 'locked'), 'r+');
+  await nfs.fcntlLock(hostFd, nfs.F_OFD_SETLK, { type: nfs.F_WRLCK, whence: 0, start: 0, len: 0 });
+  const d = await spawnDaemon({ sharedDir: share, args: ['--persistent'] });
+  const fe = await VhostUserFrontend.connect({ socketPath: d.socketPath, watchdogMs: 0 });
+  const c = new FuseClient(fe);
+  await c.init();
+  const e = await c.lookup(1n, 'locked');
+  const o = await c.open(e.nodeid, 2);
+  const wait = c.setlk(e.nodeid, o.fh, 42n, { start: 0n, end: 0xffffffffffffffffn, type: nfs.F_WRLCK, pid: 1 }, { sleep: true }).then(
+    () => 'granted',
+    (err: { code?: string }) => err.code ?? 'error',
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  const t0 = Date.now();
+  await fe.stopQueue(1);
+  t.true(Date.now() - t0 < 5000, `the ring stopped in ${Date.now() - t0} ms`);
+  t.is(await wait, 'EINTR');
+  fs.closeSync(hostFd);
+  fe.close();
+  await d.stop();
+});
