@@ -164,6 +164,10 @@ cephTest('fstest in a QEMU guest on a CephFS share: every POSIX check passes but
   const sf = rep.info.get('statfs');
   const host = fs.statfsSync(share);
   t.is(Number(sf?.bsize), host.bsize, 'statfs f_bsize as on the host (4 MiB)');
-  t.is(Number(sf?.files), host.files, 'statfs f_files as on the host');
+  // f_files counts the inodes of the whole CephFS, so it moves with
+  // every file anyone creates (fstest's own 10,000 among them) and is not compared.
+  // f_blocks (used + available, from the OSDs) drifts by a few blocks as BlueStore's overhead changes.
+  t.true(Math.abs(Number(sf?.blocks) - host.blocks) <= host.blocks / 100, `statfs f_blocks ${sf?.blocks} as on the host (${host.blocks}), within 1%`);
+  t.is(Number(sf?.namelen), 255);
   t.log(`CephFS fstest: ${((Date.now() - started) / 1000).toFixed(1)} s in all`);
 });
