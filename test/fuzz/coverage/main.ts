@@ -65,6 +65,8 @@ for (const t of targets) {
     for (const c of r.corpus) fs.writeFileSync(path.join(dir, hash(c)), c);
     for (const c of r.crashes) fs.writeFileSync(path.join(dir, `crash-${hash(c.input)}`), c.input);
   }
+  // A decoder is linear in its input: a slow one is worth a look (it may also be a GC pause).
+  if (!json && r.slowest.ms > 50) console.log(`  slowest input (${r.slowest.ms.toFixed(0)} ms, hex): ${Buffer.from(r.slowest.input).toString('hex')}`);
   for (const c of r.crashes) {
     crashed = true;
     console.log(`\nCRASH in ${t.name}: ${c.signature}\ninput (hex): ${Buffer.from(c.input).toString('hex')}\n${c.error}\n`);
