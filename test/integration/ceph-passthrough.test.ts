@@ -21,14 +21,14 @@
  *
  * Run with `VFS_CEPH=1 npx ava dist/test/integration/ceph-passthrough.test.js` (mandatory under CI).
  */
+import { InProcessTransport } from '../helpers/fuse-inprocess.js';
 import test, { type ExecutionContext } from 'ava';
 import createDebug from 'debug';
 import nodefs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FUSE_ROOT_ID } from '../../protocol/fuse-opcodes.js';
-import { fuse_in_header } from '../../protocol/fuse-structs.js';
-import { FuseClient, FuseReplyError, type FuseTransport } from '../../src/frontend/fuse-client.js';
+import { FuseClient, FuseReplyError } from '../../src/frontend/fuse-client.js';
 import { FuseServer } from '../../src/fuse/server.js';
 import { configureLog } from '../../src/log.js';
 import * as n from '../../src/native/fs.js';
@@ -50,24 +50,12 @@ const logLines: string[] = [];
 configureLog({ level: 'warn', sink: (line) => void logLines.push(line) });
 createDebug.enable([process.env.DEBUG, 'virtiofsd-ts:fuse:warn'].filter(Boolean).join(','));
 
-/** server.handle() called in-process, replies into split buffers as a guest's would be. */
-class InProcess implements FuseTransport {
-  constructor(readonly server: FuseServer) {}
-  async request(queue: number, readable: Uint8Array | Uint8Array[], writableLen: number) {
-    const segs = Array.isArray(readable) ? readable : [readable];
-    fuse_in_header.decode(Buffer.concat(segs)); // a malformed request is a test bug: fail here
-    const cut = Math.min(writableLen, 40);
-    const w = writableLen > 0 ? [new Uint8Array(cut), new Uint8Array(writableLen - cut)] : [];
-    const usedLen = await this.server.handle(segs, w, queue);
-    return { usedLen, data: Buffer.concat(w).subarray(0, usedLen) };
-  }
-}
 
 /** A daemon (PassthroughFs + FuseServer) on `dir` and a client that has done INIT. */
 async function serve(t: ExecutionContext, dir: string, opts: Partial<PassthroughOptions> = {}) {
   const pfs = new PassthroughFs({ xattr: true, ...opts, sharedDir: dir });
   t.teardown(() => pfs.close());
-  const c = new FuseClient(new InProcess(new FuseServer(pfs)));
+  const c = new FuseClient(new InProcessTransport(new FuseServer(pfs)));
   await c.init();
   return { pfs, c };
 }

@@ -6,6 +6,7 @@
  * 1. init negotiates 7.38; 2. a tree is built and read back; 3. errors carry errno and name;
  * 4. references taken by lookup/create/readdirplus are returned by forget/batchForget.
  */
+import { InProcessTransport } from '../helpers/fuse-inprocess.js';
 import test from 'ava';
 import { Errno } from '../../protocol/errno.js';
 import { FUSE_CREATE_SUPP_GROUP, FUSE_SETXATTR_EXT, FATTR_MODE, FATTR_SIZE } from '../../protocol/fuse-flags.js';
@@ -23,26 +24,10 @@ const O_EXCL = 0o200;
 const S_IFREG = 0o100000;
 const S_IFIFO = 0o010000;
 
-/** Calls server.handle() directly; the reply buffer is split in two to exercise segment handling. */
-class InProcess implements FuseTransport {
-  log: Array<{ queue: number; writableLen: number; segments: number }> = [];
-  tamper?: (reply: Uint8Array) => void;
-  constructor(readonly server: FuseServer) {}
-  async request(queue: number, readable: Uint8Array | Uint8Array[], writableLen: number) {
-    const segs = Array.isArray(readable) ? readable : [readable];
-    this.log.push({ queue, writableLen, segments: segs.length });
-    const cut = Math.min(writableLen, 24);
-    const w = writableLen > 0 ? [new Uint8Array(cut), new Uint8Array(writableLen - cut)] : [];
-    const usedLen = await this.server.handle(segs, w, queue);
-    const data = Buffer.concat(w).subarray(0, usedLen);
-    this.tamper?.(data);
-    return { usedLen, data };
-  }
-}
 
 async function setup(fs = new MemoryFileSystem({ want: FUSE_SETXATTR_EXT })) {
   const server = new FuseServer(fs);
-  const transport = new InProcess(server);
+  const transport = new InProcessTransport(server, 24);
   const c = new FuseClient(transport, { uid: 1000, gid: 1000, pid: 7 });
   const init = await c.init();
   return { fs, server, transport, c, init };
@@ -139,7 +124,7 @@ test('a tree is built, written, read back and torn down through typed calls', as
 
 test('error replies carry errno and name; requests before INIT are EIO', async (t) => {
   const server = new FuseServer(new NullFileSystem());
-  const c = new FuseClient(new InProcess(server));
+  const c = new FuseClient(new InProcessTransport(server, 24));
   const e = await t.throwsAsync(c.getattr(FUSE_ROOT_ID), { instanceOf: FuseReplyError });
   t.is(e?.errno, Errno.EIO);
   t.is(e?.code, 'EIO');
@@ -166,7 +151,7 @@ test('lookup counts: lookup/create/readdirplus take references, forget/batchForg
   t.is(fs.lookupCount(a), 3n);
   await c.forget(a, 1n);
   t.is(fs.lookupCount(a), 2n);
-  const last = transport.log[transport.log.length - 1]!;
+  const last = transport.sent[transport.sent.length - 1]!;
   t.deepEqual([last.queue, last.writableLen], [0, 0], 'FORGET goes to the hiprio queue with no reply buffer');
   await c.unlink(FUSE_ROOT_ID, 'a');
   await c.release(a, cr.open.fh);
@@ -197,7 +182,7 @@ test('WRITE data segments travel as separate readable buffers', async (t) => {
   const { c, transport } = await setup();
   const cr = await c.create(FUSE_ROOT_ID, 'w', 0o644, O_RDWR | O_CREAT);
   await c.write(cr.entry.nodeid, cr.open.fh, 0n, [Buffer.alloc(3000, 1), Buffer.alloc(5000, 2)]);
-  t.is(transport.log[transport.log.length - 1]!.segments, 4, 'header, write_in, two data segments');
+  t.is(transport.sent[transport.sent.length - 1]!.segments, 4, 'header, write_in, two data segments');
   const back = await c.read(cr.entry.nodeid, cr.open.fh, 2990n, 20);
   t.deepEqual([...back], [...Buffer.alloc(10, 1), ...Buffer.alloc(10, 2)]);
 });

@@ -11,12 +11,12 @@
  * 6. 64 requests in flight at once against a slow filesystem overlap.
  * 7. Confinement holds at the wire: "..", "/" in names.
  */
+import { InProcessTransport } from '../helpers/fuse-inprocess.js';
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import * as F from '../../protocol/fuse-flags.js';
 import { FUSE_ROOT_ID, FuseOpcode } from '../../protocol/fuse-opcodes.js';
-import { fuse_in_header } from '../../protocol/fuse-structs.js';
-import { FuseClient, FuseReplyError, type FuseTransport } from '../../src/frontend/fuse-client.js';
+import { FuseClient, FuseReplyError } from '../../src/frontend/fuse-client.js';
 import { FuseServer } from '../../src/fuse/server.js';
 import * as n from '../../src/native/fs.js';
 import { OFFSET_MAX } from '../../src/passthrough/attr.js';
@@ -24,27 +24,13 @@ import { PassthroughFs, type PassthroughDeps, type PassthroughOptions } from '..
 import { tmpDir } from '../helpers/passthrough.js';
 import { slowSys } from '../helpers/passthrough-sys.js';
 
-/** server.handle() in-process; remembers the unique of each request it was given. */
-class InProcess implements FuseTransport {
-  readonly sent: { opcode: number; unique: bigint }[] = [];
-  constructor(readonly server: FuseServer) {}
-  async request(queue: number, readable: Uint8Array | Uint8Array[], writableLen: number) {
-    const segs = Array.isArray(readable) ? readable : [readable];
-    const h = fuse_in_header.decode(Buffer.concat(segs));
-    this.sent.push({ opcode: h.opcode, unique: h.unique });
-    const cut = Math.min(writableLen, 40);
-    const w = writableLen > 0 ? [new Uint8Array(cut), new Uint8Array(writableLen - cut)] : [];
-    const usedLen = await this.server.handle(segs, w, queue);
-    return { usedLen, data: Buffer.concat(w).subarray(0, usedLen) };
-  }
-}
 
 async function setup(t: ExecutionContext, opts: Partial<PassthroughOptions> = {}, deps: PassthroughDeps = {}) {
   const dir = opts.sharedDir ?? tmpDir(t);
   const pfs = new PassthroughFs({ ...opts, sharedDir: dir }, deps);
   t.teardown(() => pfs.close());
   const server = new FuseServer(pfs);
-  const transport = new InProcess(server);
+  const transport = new InProcessTransport(server);
   const c = new FuseClient(transport);
   const init = await c.init();
   return { dir, pfs, server, transport, c, init };
