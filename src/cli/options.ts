@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { isLoopback } from '../metrics/http.js';
 import type { MigrationOptions } from '../migration/migratable.js';
+import { DEFAULT_MAX_HANDLES, DEFAULT_MAX_INODES } from '../passthrough/options.js';
 
 export type CacheMode = 'auto' | 'always' | 'never' | 'metadata';
 export type InodeFileHandles = 'never' | 'prefer' | 'mandatory';
@@ -32,6 +33,10 @@ export interface Options {
   killprivV2: boolean;
   inodeFileHandles: InodeFileHandles;
   rlimitNofile?: number;
+  /** --max-inodes: most nodeids the guest may hold (root included); past it new ones answer ENFILE. */
+  maxInodes: number;
+  /** --max-handles: most open files and directories; past it OPEN/CREATE/OPENDIR answer ENFILE. */
+  maxHandles: number;
   persistent: boolean;
   pidFile?: string;
   requestQueues: number;
@@ -77,6 +82,10 @@ Filesystem:
   --killpriv-v2 / --no-killpriv-v2   FUSE_HANDLE_KILLPRIV_V2 (default on)
   --inode-file-handles MODE never | prefer | mandatory (default prefer)
   --rlimit-nofile N         raise RLIMIT_NOFILE to N at start
+  --max-inodes N            most inodes the guest may hold at once; a new one past it answers
+                            ENFILE (default 1000000)
+  --max-handles N           most files and directories open at once; an open past it answers
+                            ENFILE (default 100000)
 
 Migration (QEMU 10 with SET_DEVICE_STATE_FD; both daemons see the same directory, e.g. CephFS):
   --migration-mode MODE     find-paths | file-handles: how inodes are described (default find-paths)
@@ -157,6 +166,8 @@ export function parseOptions(argv: string[]): Parsed {
         'no-killpriv-v2': { type: 'boolean' },
         'inode-file-handles': { type: 'string' },
         'rlimit-nofile': { type: 'string' },
+        'max-inodes': { type: 'string' },
+        'max-handles': { type: 'string' },
         persistent: { type: 'boolean' },
         'pid-file': { type: 'string' },
         'max-request-queues': { type: 'string' },
@@ -239,6 +250,8 @@ export function parseOptions(argv: string[]): Parsed {
     killprivV2: !(v['no-killpriv-v2'] || legacy.no_killpriv_v2 === true),
     inodeFileHandles: oneOf('--inode-file-handles', v['inode-file-handles'] ?? 'prefer', ['never', 'prefer', 'mandatory'] as const),
     rlimitNofile: v['rlimit-nofile'] !== undefined ? int('--rlimit-nofile', v['rlimit-nofile'], 1, 1 << 30) : undefined,
+    maxInodes: v['max-inodes'] !== undefined ? int('--max-inodes', v['max-inodes'], 2, Number.MAX_SAFE_INTEGER) : DEFAULT_MAX_INODES,
+    maxHandles: v['max-handles'] !== undefined ? int('--max-handles', v['max-handles'], 1, Number.MAX_SAFE_INTEGER) : DEFAULT_MAX_HANDLES,
     persistent: v.persistent ?? false,
     pidFile: v['pid-file'],
     requestQueues: v['max-request-queues'] !== undefined ? int('--max-request-queues', v['max-request-queues'], 1, 254) : 16,

@@ -36,6 +36,8 @@ export function createFileSystem(o: Options): FileSystem {
     killprivV2: o.killprivV2,
     inodeFileHandles: o.inodeFileHandles,
     threadPoolSize: Math.max(1, o.threadPoolSize),
+    maxInodes: o.maxInodes,
+    maxHandles: o.maxHandles,
   });
   return o.readonly ? new ReadonlyFs(pt) : pt;
 }

@@ -7,11 +7,15 @@
  * fh values come from a counter that only grows; 0 is never used. Migration installs handles under
  * the fhs the guest already holds (adopt()), or stale ones whose file could not be opened again: every
  * operation on those answers ESTALE but RELEASE, which forgets them.
+ *
+ * Bounded: past `limit` (--max-handles) add() answers ENFILE (limits.ts); RELEASE makes room again.
+ * Migration's adopt() is not limited.
  */
 import { FuseError } from '../fuse/errors.js';
 import type { Dirent64 } from '../native/fs.js';
 import { closeLogged } from './inode-store.js';
 import type { Sys } from './host.js';
+import { Limit } from './limits.js';
 
 /** A directory's getdents64 stream: where the fd is, and records read ahead of that. */
 export class DirStream {
@@ -55,13 +59,27 @@ export class HandleTable {
   private readonly m = new Map<bigint, Handle>();
   private next = 1n;
 
-  constructor(private readonly sys: Sys) {}
+  constructor(
+    private readonly sys: Sys,
+    /** Most handles open at once. */
+    readonly limit = new Limit('open handles', Number.MAX_SAFE_INTEGER, '--max-handles'),
+  ) {}
 
   get size(): number {
     return this.m.size;
   }
 
+  /** ENFILE now if add() would be refused (callers check before opening anything on the host). */
+  admit(): void {
+    this.limit.admit(this.m.size);
+  }
+
+  /** A new handle owning fd. At the limit: ENFILE, and fd is closed (ownership is taken either way). */
   add(nodeid: bigint, fd: number, hostFlags: number, isDir: boolean): Handle {
+    if (this.m.size >= this.limit.max) {
+      void closeLogged(this.sys, fd);
+      throw this.limit.refuse();
+    }
     const h = new Handle(this.next++, nodeid, fd, hostFlags, isDir ? new DirStream() : undefined);
     this.m.set(h.fh, h);
     return h;

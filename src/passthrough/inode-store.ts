@@ -20,6 +20,10 @@
  * operation still uses it: every operation pins the inode it works on (acquire/release), so a FORGET
  * racing a request — or a hostile guest forgetting early — can never make an fd number be reused under
  * a call in flight. The root is never forgotten.
+ *
+ * Bounded: a new nodeid beyond `limit` (--max-inodes, root included) answers ENFILE (limits.ts); a
+ * lookup that finds a known inode does not count. Migration's adopt() is not limited: those nodeids
+ * are already the guest's.
  */
 import { FUSE_ROOT_ID } from '../../protocol/fuse-opcodes.js';
 import { FuseError } from '../fuse/errors.js';
@@ -27,6 +31,7 @@ import { logger } from '../log.js';
 import * as native from '../native/fs.js';
 import { HandleFdCache, defaultFdCacheCapacity, idsKey } from './fd-cache.js';
 import type { Host, Sys } from './host.js';
+import { Limit } from './limits.js';
 import type { InodeFileHandles } from './options.js';
 
 const log = logger('passthrough');
@@ -154,6 +159,8 @@ export class InodeStore {
     public handles: InodeFileHandles,
     /** Most fds the handle-backed inode cache keeps (default: scaled to RLIMIT_NOFILE; 0: none). */
     fdCacheCapacity = defaultFdCacheCapacity(host.sys),
+    /** Most nodeids held at once, the root included. */
+    readonly limit = new Limit('inodes', Number.MAX_SAFE_INTEGER, '--max-inodes'),
   ) {
     this.mounts = new MountFds(host);
     this.fdCache = new HandleFdCache(host.sys, fdCacheCapacity);
@@ -166,6 +173,16 @@ export class InodeStore {
   /** Inodes known (the root included). */
   get size(): number {
     return this.byNodeid.size;
+  }
+
+  /** At --max-inodes: a new nodeid would be refused (creating calls check this before touching the host). */
+  get full(): boolean {
+    return this.byNodeid.size >= this.limit.max;
+  }
+
+  /** ENFILE now if a new nodeid would be refused. */
+  admitNew(): void {
+    this.limit.admit(this.byNodeid.size);
   }
 
   get(nodeid: bigint): Inode | undefined {
@@ -299,12 +316,17 @@ export class InodeStore {
             this.mounts.release(handle.mountId);
             return this.ref(this.donate(again, pathFd, () => (owned = false)));
           }
+          if (this.full) {
+            this.mounts.release(handle.mountId);
+            throw this.limit.refuse();
+          }
           const inode = this.add(new Inode(this.nextNodeid++, ids, st.mode, -1, handle, 1n));
           return this.donate(inode, pathFd, () => (owned = false));
         }
       }
       const known = this.byIds.get(idsKey(ids));
       if (known !== undefined && !known.removed) return this.ref(known);
+      this.limit.admit(this.byNodeid.size);
       owned = false;
       return this.add(new Inode(this.nextNodeid++, ids, st.mode, pathFd, undefined, 1n));
     } finally {

@@ -43,7 +43,19 @@ export interface PassthroughOptions {
    * (every operation opens the handle; a host-deleted file is ESTALE at once).
    */
   handleFdCacheSize?: number;
+  /**
+   * Most nodeids the guest may hold at once, the root included (--max-inodes). A lookup or create that
+   * would make a new one answers ENFILE; known inodes still resolve. Default DEFAULT_MAX_INODES.
+   */
+  maxInodes?: number;
+  /** Most open files and directories at once (--max-handles); OPEN/CREATE/OPENDIR past it: ENFILE. Default DEFAULT_MAX_HANDLES. */
+  maxHandles?: number;
 }
+
+/** Default --max-inodes: about 200 MB of inode-store memory and, with O_PATH fds, as many fds. */
+export const DEFAULT_MAX_INODES = 1_000_000;
+/** Default --max-handles. */
+export const DEFAULT_MAX_HANDLES = 100_000;
 
 export type ResolvedOptions = Required<Omit<PassthroughOptions, 'threadPoolSize' | 'handleFdCacheSize'>> & { threadPoolSize?: number; handleFdCacheSize?: number };
 
@@ -60,6 +72,8 @@ export function resolveOptions(o: PassthroughOptions): ResolvedOptions {
     readdirplus: o.readdirplus ?? true,
     killprivV2: o.killprivV2 ?? true,
     inodeFileHandles: o.inodeFileHandles ?? 'never',
+    maxInodes: count('maxInodes', o.maxInodes ?? DEFAULT_MAX_INODES, 2),
+    maxHandles: count('maxHandles', o.maxHandles ?? DEFAULT_MAX_HANDLES, 1),
   };
   if (o.threadPoolSize !== undefined) r.threadPoolSize = o.threadPoolSize;
   if (o.handleFdCacheSize !== undefined) {
@@ -67,6 +81,11 @@ export function resolveOptions(o: PassthroughOptions): ResolvedOptions {
     r.handleFdCacheSize = o.handleFdCacheSize;
   }
   return r;
+}
+
+function count(name: string, v: number, min: number): number {
+  if (!Number.isInteger(v) || v < min) throw new RangeError(`${name} ${v}: an integer >= ${min}`);
+  return v;
 }
 
 /** What a cache mode lets the guest keep. Timeouts in seconds. */

@@ -75,6 +75,7 @@ import { logger } from '../log.js';
 import * as native from '../native/fs.js';
 import { toFuseAttr, toFuseStatfs, toFuseStatx } from './attr.js';
 import { HandleTable, type Handle } from './handles.js';
+import { Limit } from './limits.js';
 import { Host, checkName, isDot, isDotDot, isDotOrDotDot, type Sys } from './host.js';
 import { InodeStore, closeLogged, type Inode } from './inode-store.js';
 import { readInto, writeFrom } from './io.js';
@@ -155,8 +156,8 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
       throw e;
     }
     this.host = new Host(this.sys, procFd);
-    this.inodes = new InodeStore(this.host, this.options.inodeFileHandles, this.options.handleFdCacheSize);
-    this.handles = new HandleTable(this.sys);
+    this.inodes = new InodeStore(this.host, this.options.inodeFileHandles, this.options.handleFdCacheSize, new Limit('inodes', this.options.maxInodes, '--max-inodes'));
+    this.handles = new HandleTable(this.sys, new Limit('open handles', this.options.maxHandles, '--max-handles'));
     this.locks = new Locks(this.host);
     this.xattrs = new Xattrs(this.host, () => this.session.posixAcl);
     this.cache = cachePolicy(this.options.cache);
@@ -277,6 +278,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   override async mkdir(ctx: Context, parent: bigint, name: Buffer, mode: number): Promise<Entry> {
     checkName(name, 'entry');
     return this.inodes.with(parent, async (fd, p) => {
+      this.inodes.admitNew(); // a new name is a new inode: refuse before creating it on the host
       await this.asCaller(ctx, fd, true, (cr) => this.sys.mkdirat(fd, name, mode, cr));
       return this.lookupAt(p, fd, name);
     });
@@ -285,6 +287,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   override async mknod(ctx: Context, parent: bigint, name: Buffer, mode: number, rdev: number): Promise<Entry> {
     checkName(name, 'entry');
     return this.inodes.with(parent, async (fd, p) => {
+      this.inodes.admitNew(); // a new name is a new inode: refuse before creating it on the host
       // FUSE's rdev is the kernel's 32-bit encoding, which equals glibc's dev_t for every value it can hold.
       await this.asCaller(ctx, fd, true, (cr) => this.sys.mknodat(fd, name, mode, rdev, cr));
       return this.lookupAt(p, fd, name);
@@ -294,6 +297,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   override async symlink(ctx: Context, parent: bigint, name: Buffer, target: Buffer): Promise<Entry> {
     checkName(name, 'entry');
     return this.inodes.with(parent, async (fd, p) => {
+      this.inodes.admitNew(); // a new name is a new inode: refuse before creating it on the host
       await this.asCaller(ctx, fd, false, (cr) => this.sys.symlinkat(target, fd, name, cr));
       return this.lookupAt(p, fd, name);
     });
@@ -404,6 +408,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   // ---- open files -------------------------------------------------------------------------------
 
   override async open(_ctx: Context, nodeid: bigint, flags: number, openFlags: number): Promise<OpenReply> {
+    this.handles.admit();
     return this.inodes.with(nodeid, async (fd, inode) => {
       const h = await this.openHandle(inode, fd, flags, openFlags);
       return { fh: h.fh, openFlags: this.cache.fileOpenFlags };
@@ -412,9 +417,21 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
 
   override async create(ctx: Context, parent: bigint, name: Buffer, mode: number, flags: number, openFlags: number): Promise<CreateReply> {
     checkName(name, 'entry');
+    this.handles.admit();
     return this.inodes.with(parent, async (pfd, p) => {
       const hostFlags = this.hostOpenFlags(flags);
       let fd: number;
+      if (this.inodes.full) {
+        // Only an existing name can be served: a file created now could get no nodeid and would be left behind.
+        if (!(flags & native.O_EXCL)) {
+          try {
+            return await this.openExisting(p, pfd, name, flags, openFlags);
+          } catch (e) {
+            if ((e as { code?: string }).code !== 'ENOENT') throw e;
+          }
+        }
+        throw this.inodes.limit.refuse();
+      }
       try {
         fd = await this.asCaller(ctx, pfd, true, (cr) => this.host.openChild(pfd, name, hostFlags | native.O_CREAT | native.O_EXCL, mode, cr));
       } catch (e) {
@@ -427,6 +444,8 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
 
   override async tmpfile(ctx: Context, parent: bigint, mode: number, flags: number, openFlags: number): Promise<CreateReply> {
     void openFlags;
+    this.handles.admit();
+    this.inodes.admitNew();
     return this.inodes.with(parent, async (pfd) => {
       // O_EXCL stays: with O_TMPFILE it means "never to be linked".
       const hostFlags = ((this.hostOpenFlags(flags) | (flags & native.O_EXCL)) & ~(native.O_CREAT | native.O_TMPFILE)) | native.O_TMPFILE;
@@ -525,6 +544,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   // ---- directories ------------------------------------------------------------------------------
 
   override async opendir(_ctx: Context, nodeid: bigint, _flags: number): Promise<OpenReply> {
+    this.handles.admit();
     return this.inodes.with(nodeid, async (fd, inode) => {
       const dfd = await this.host.reopen(fd, inode.mode, native.O_RDONLY | native.O_DIRECTORY);
       const h = this.handles.add(nodeid, dfd, native.O_RDONLY | native.O_DIRECTORY, true);
@@ -545,7 +565,8 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
 
   /**
    * Each entry (but "." and "..") is looked up — one reference each, the contract's READDIRPLUS rule.
-   * An entry that vanished since getdents64 is skipped; any other lookup failure ends the reply (the
+   * An entry that vanished since getdents64 is skipped; one that would pass --max-inodes is listed
+   * without an entry (as "." and ".."); any other lookup failure ends the reply (the
    * server still delivers what was added, and the error shows on the next call).
    */
   override async readdirplus(_ctx: Context, nodeid: bigint, fh: bigint, offset: bigint, sink: DirentPlusSink): Promise<void> {
@@ -563,7 +584,10 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
           try {
             e = await this.lookupAt(parent, h.fd, d.name);
           } catch (err) {
-            if ((err as { code?: string }).code === 'ENOENT') return 'skipped';
+            const code = (err as { code?: string }).code;
+            if (code === 'ENOENT') return 'skipped';
+            // At --max-inodes the name is still listed, without an entry (nodeid 0: the guest looks it up itself).
+            if (code === 'ENFILE') return sink.add({ ino: d.ino, off: d.off, type: d.type, name: d.name }, null) ? 'added' : 'full';
             throw err;
           }
           if (sink.add({ ino: e.attr.ino, off: d.off, type: (e.attr.mode & native.S_IFMT) >> 12, name: d.name }, e)) return 'added';
@@ -802,7 +826,13 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
       closeLogged(this.sys, fd);
       throw e;
     }
-    const h = this.handles.add(inode.nodeid, fd, hostFlags, false);
+    let h: Handle;
+    try {
+      h = this.handles.add(inode.nodeid, fd, hostFlags, false); // closes fd when refused
+    } catch (e) {
+      this.inodes.forget(inode.nodeid, 1n);
+      throw e;
+    }
     return { entry: this.entry(inode, st), fh: h.fh, openFlags: this.cache.fileOpenFlags };
   }
 
