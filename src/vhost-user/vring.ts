@@ -44,6 +44,8 @@ export class Vring {
   private flushScheduled = false;
   private dirty = false;
   private drainWaiters: (() => void)[] = [];
+  /** process() stopped because `size` requests were in flight. */
+  private capped = false;
   /** While true (memory being remapped, device stopping), kicks are not acted on. */
   paused = false;
 
@@ -142,7 +144,14 @@ export class Vring {
     try {
       for (;;) {
         let chain: Chain | undefined;
-        while ((chain = q.pop()) !== undefined) this.dispatch(q, chain);
+        // A driver that follows the spec never has more than `size` requests out; one that re-posts
+        // slots still being served would get unbounded concurrency, so stop at `size` in flight and
+        // continue when a completion frees a slot (flush()).
+        while (this.inflight < this.size && (chain = q.pop()) !== undefined) this.dispatch(q, chain);
+        if (this.inflight >= this.size) {
+          this.capped = true;
+          return;
+        }
         q.setAvailEvent();
         if (!q.hasPending()) break;
       }
@@ -203,6 +212,10 @@ export class Vring {
           log.warn(`queue ${this.index}: cannot signal the call fd: ${(e as Error).message}`);
         }
       }
+    }
+    if (this.capped && this.inflight < this.size) {
+      this.capped = false;
+      this.process();
     }
     if (this.inflight === 0) {
       const w = this.drainWaiters;

@@ -82,3 +82,40 @@ for (const [title, code, breakIt] of cases) {
     await d.stop();
   });
 }
+
+test('a driver re-posting slots still in flight gets at most queue-size requests served at once', async (t) => {
+  let now = 0;
+  let peak = 0;
+  const dev = new EchoDevice(3);
+  const slow = {
+    maxQueues: 3,
+    deviceFeatures: 0n,
+    config: () => undefined,
+    reset: () => undefined,
+    handle: (queue: number, chain: Parameters<EchoDevice['handle']>[1]) => {
+      now++;
+      peak = Math.max(peak, now);
+      return new Promise<number>((r) => setTimeout(() => {
+        now--;
+        r(dev.handle(queue, chain) as number);
+      }, 30));
+    },
+  };
+  const d = startTestDaemon(slow);
+  const fe = await VhostUserFrontend.connect({ socketPath: d.socketPath, queues: 2, queueSize: 8, watchdogMs: 0 });
+  const q = fe.queues[1]!;
+  q.stop();
+  const buf = fe.memory.alloc(64, 8);
+  q.writeDescriptor(0, buf, 8, WRITE, 0);
+  // Post head 0 again and again, a queue's worth at a time, without waiting for completions.
+  for (let i = 0; i < 6; i++) {
+    for (let k = 0; k < 8; k++) q.publishRaw(0);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await new Promise((r) => setTimeout(r, 600));
+  t.true(peak <= 8, `at most 8 requests in flight (saw ${peak})`);
+  t.true(peak >= 4, 'requests did run concurrently');
+  t.is((await fe.call(FrontendReq.GET_FEATURES)).payload.length, 8, 'the control socket still answers');
+  fe.close();
+  await d.stop();
+});
