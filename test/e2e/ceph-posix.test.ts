@@ -19,8 +19,7 @@ import * as native from '../../src/native/fs.js';
 import { cephTest } from '../helpers/ceph-test.js';
 import { spawnDaemon } from '../helpers/daemon-process.js';
 import { requireQemu } from '../helpers/e2e.js';
-import { runGuest } from '../helpers/qemu.js';
-import { GUEST_FSTEST, fstestFile, parseFstest } from './posix-fstest.js';
+import { parseFstest, runFstestGuest } from './posix-fstest.js';
 
 /** Every check fstest prints (as in posix.test.ts); a check that never reports is a failure too. */
 const CHECKS = [
@@ -69,23 +68,9 @@ cephTest('fstest in a QEMU guest on a CephFS share: every POSIX check passes but
   const started = Date.now();
   fs.chmodSync(share, 0o755);
   const d = await spawnDaemon({ sharedDir: share, args: ['--xattr', '--inode-file-handles=mandatory'] });
-  const script = [
-    'mount -t virtiofs myfs /mnt || exit 10',
-    `start=$(cut -d' ' -f1 /proc/uptime)`,
-    `${GUEST_FSTEST} all /mnt/fstest`,
-    'rc=$?',
-    `echo "fstest-seconds $start $(cut -d' ' -f1 /proc/uptime)"`,
-    'ls -i /mnt/fstest/link-a',
-    'sync',
-    'umount /mnt || echo "umount failed"',
-    'exit $rc',
-  ].join('\n');
-  const r = await runGuest({ script, extraFiles: [await fstestFile()], fs: [{ socket: d.socketPath, tag: 'myfs' }], timeoutMs: 360_000 });
-  const why = () => r.summary + '\n--- daemon log tail ---\n' + d.log().slice(-4000);
-  await d.stop();
+  const { r, why, seconds } = await runFstestGuest(d, { after: ['ls -i /mnt/fstest/link-a'], timeoutMs: 360_000 });
   t.true(r.bootOk, why());
-  const secs = /fstest-seconds ([\d.]+) ([\d.]+)/.exec(r.console);
-  if (secs) t.log(`fstest ran ${(Number(secs[2]) - Number(secs[1])).toFixed(1)} s in the guest (boot ${r.bootMs} ms, QEMU total ${r.durationMs} ms)`);
+  if (seconds !== undefined) t.log(`fstest ran ${seconds.toFixed(1)} s in the guest (boot ${r.bootMs} ms, QEMU total ${r.durationMs} ms)`);
 
   // 2. every check, by name
   const rep = parseFstest(r.console);

@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildStaticBinary, repoRoot } from '../helpers/guest-kit.js';
+import { runGuest, type GuestResult } from '../helpers/qemu.js';
+import type { DaemonProcess } from '../helpers/daemon-process.js';
 
 export const fstestDir = path.join(repoRoot, 'fixtures/guest/fstest');
 
@@ -155,4 +157,28 @@ export function snapshotTree(root: string, skip: ReadonlySet<string> = new Set()
   };
   walk('');
   return out;
+}
+
+/**
+ * Boot a guest that mounts the daemon's share as `myfs`, runs every fstest check in /mnt/fstest
+ * (then `after`, shell lines run before unmounting), and stops the daemon. Returns the guest result,
+ * a `why()` for assertion messages (summary + daemon log tail) and the seconds fstest took in the guest.
+ */
+export async function runFstestGuest(d: DaemonProcess, opts: { after?: string[]; timeoutMs: number }): Promise<{ r: GuestResult; why: () => string; seconds: number | undefined }> {
+  const script = [
+    'mount -t virtiofs myfs /mnt || exit 10',
+    `start=$(cut -d' ' -f1 /proc/uptime)`,
+    `${GUEST_FSTEST} all /mnt/fstest`,
+    'rc=$?',
+    `echo "fstest-seconds $start $(cut -d' ' -f1 /proc/uptime)"`,
+    ...(opts.after ?? []),
+    'sync',
+    'umount /mnt || echo "umount failed"',
+    'exit $rc',
+  ].join('\n');
+  const r = await runGuest({ script, extraFiles: [await fstestFile()], fs: [{ socket: d.socketPath, tag: 'myfs' }], timeoutMs: opts.timeoutMs });
+  await d.stop();
+  const log = d.log();
+  const secs = /fstest-seconds ([\d.]+) ([\d.]+)/.exec(r.console);
+  return { r, why: () => r.summary + '\n--- daemon log tail ---\n' + log.slice(-4000), seconds: secs ? Number(secs[2]) - Number(secs[1]) : undefined };
 }

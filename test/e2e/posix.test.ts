@@ -14,11 +14,10 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { e2eTest } from '../helpers/e2e.js';
-import { runGuest } from '../helpers/qemu.js';
 import { spawnDaemon } from '../helpers/daemon-process.js';
 import { tmpDir } from '../helpers/daemon.js';
 import { peerBinary, type PeerName } from '../helpers/peers.js';
-import { GUEST_FSTEST, fstestFile, parseFstest } from './posix-fstest.js';
+import { parseFstest, runFstestGuest } from './posix-fstest.js';
 
 /** Every check fstest prints, by group; a check that never reports is a failure too. */
 const CHECKS = [
@@ -62,22 +61,9 @@ e2eTest(`fstest in a QEMU guest: every POSIX check passes on ${peer ?? 'our daem
   fs.chmodSync(share, 0o755);
   const command = daemonCommand();
   const d = await spawnDaemon({ sharedDir: share, ...(command ? { command } : { args: ['--xattr'] }) });
-  const script = [
-    'mount -t virtiofs myfs /mnt || exit 10',
-    `start=$(cut -d' ' -f1 /proc/uptime)`,
-    `${GUEST_FSTEST} all /mnt/fstest`,
-    'rc=$?',
-    `echo "fstest-seconds $start $(cut -d' ' -f1 /proc/uptime)"`,
-    'sync',
-    'umount /mnt || echo "umount failed"',
-    'exit $rc',
-  ].join('\n');
-  const r = await runGuest({ script, extraFiles: [await fstestFile()], fs: [{ socket: d.socketPath, tag: 'myfs' }], timeoutMs: 270_000 });
-  const why = () => r.summary + '\n--- daemon log tail ---\n' + d.log().slice(-4000);
-  await d.stop();
+  const { r, why, seconds } = await runFstestGuest(d, { timeoutMs: 270_000 });
   t.true(r.bootOk, why());
-  const secs = /fstest-seconds ([\d.]+) ([\d.]+)/.exec(r.console);
-  if (secs) t.log(`fstest ran ${(Number(secs[2]) - Number(secs[1])).toFixed(1)} s in the guest (boot ${r.bootMs} ms, QEMU total ${r.durationMs} ms)`);
+  if (seconds !== undefined) t.log(`fstest ran ${seconds.toFixed(1)} s in the guest (boot ${r.bootMs} ms, QEMU total ${r.durationMs} ms)`);
 
   // 2. every check, by name
   const rep = parseFstest(r.console);
