@@ -38,9 +38,11 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <uv.h>
 
 #define FS_DEFAULT_THREADS 4
@@ -60,10 +62,10 @@ struct fsport {
   uv_async_t async;
   napi_env env;
   napi_async_context ctx;
-  pthread_mutex_t mu;
-  fsreq *head, *tail; /* finished, not yet settled */
-  bool closed;        /* env torn down: finished requests are dropped */
-  int64_t inflight;   /* JS thread only */
+  _Atomic(fsreq *) done; /* finished, not yet settled: a lock-free LIFO any thread pushes on */
+  atomic_int posting;    /* threads between checking `closed` and their uv_async_send */
+  atomic_bool closed;    /* env torn down: finished requests are dropped */
+  int64_t inflight;      /* JS thread only */
   fs_binding *bindings;
 };
 
@@ -78,20 +80,38 @@ static void req_free(napi_env env, fsreq *r) {
   free(r);
 }
 
-/* Any thread: hand a finished request back to its env. */
+/*
+ * Any thread: hand a finished request back to its env. Lock-free: a push on the port's stack, and a
+ * uv_async_send only by the push that found it empty (the JS thread takes the whole stack at once,
+ * so a non-empty stack means a wake-up is already on its way). `posting` and `closed` are a Dekker
+ * pair with port_cleanup(): either this post sees `closed` and drops the request, or the cleanup
+ * waits for it to finish and frees what it pushed.
+ */
 static void port_post(fsreq *r) {
   fsport *p = r->port;
-  pthread_mutex_lock(&p->mu);
-  if (p->closed) {
-    pthread_mutex_unlock(&p->mu);
+  atomic_fetch_add(&p->posting, 1);
+  if (atomic_load(&p->closed)) {
+    atomic_fetch_sub(&p->posting, 1);
     req_free(NULL, r); /* its references died with the env */
     return;
   }
-  r->next = NULL;
-  if (p->tail != NULL) p->tail->next = r; else p->head = r;
-  p->tail = r;
-  uv_async_send(&p->async); /* under mu: the env cannot close the handle meanwhile */
-  pthread_mutex_unlock(&p->mu);
+  fsreq *old = atomic_load_explicit(&p->done, memory_order_relaxed);
+  do r->next = old;
+  while (!atomic_compare_exchange_weak_explicit(&p->done, &old, r, memory_order_release, memory_order_relaxed));
+  if (old == NULL) uv_async_send(&p->async);
+  atomic_fetch_sub(&p->posting, 1);
+}
+
+/* Take every finished request, oldest first. */
+static fsreq *port_take(fsport *p) {
+  fsreq *r = atomic_exchange_explicit(&p->done, NULL, memory_order_acquire), *fifo = NULL;
+  while (r != NULL) {
+    fsreq *next = r->next;
+    r->next = fifo;
+    fifo = r;
+    r = next;
+  }
+  return fifo;
 }
 
 static napi_value errno_error(napi_env env, int err, const char *sys) {
@@ -105,10 +125,7 @@ static napi_value errno_error(napi_env env, int err, const char *sys) {
 static void port_drain(uv_async_t *h) {
   fsport *p = h->data;
   napi_env env = p->env;
-  pthread_mutex_lock(&p->mu);
-  fsreq *r = p->head;
-  p->head = p->tail = NULL;
-  pthread_mutex_unlock(&p->mu);
+  fsreq *r = port_take(p);
   if (r == NULL) return;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
@@ -142,11 +159,9 @@ static void port_drain(uv_async_t *h) {
 
 static void port_cleanup(void *arg) {
   fsport *p = arg;
-  pthread_mutex_lock(&p->mu);
-  p->closed = true;
-  fsreq *r = p->head;
-  p->head = p->tail = NULL;
-  pthread_mutex_unlock(&p->mu);
+  atomic_store(&p->closed, true);
+  while (atomic_load(&p->posting) != 0) sched_yield();
+  fsreq *r = port_take(p);
   while (r != NULL) {
     fsreq *next = r->next;
     req_free(p->env, r);
@@ -176,34 +191,133 @@ static void run(fsreq *r) {
   r->op->exec(r);
 }
 
-/* ---- the worker pool (process-wide) ---- */
+/* ---- the worker pool (process-wide) ----
+ *
+ * One FIFO under pool_mu; each idle worker sleeps on a condition variable of its own, on a stack of
+ * idle workers, so a push wakes exactly the worker it means to (no herd) and only when one is needed.
+ *
+ * How many workers are awake is the pool's one policy, and it follows how long a job takes (avg_ns,
+ * a moving average of run() times, quick to rise and slow to fall): an awake worker is expected to
+ * clear FS_WAKE_NS worth of queued jobs before the queue needs another worker. On a local
+ * filesystem (statx ~1-2 us) one or two awake workers take a whole kick's worth of requests
+ * without a futex wake per request; on CephFS (a round trip of ms) every queued job wakes a worker,
+ * as a plain pool would.
+ *
+ * A job that hangs (an unresponsive mount) is only known to be slow when it ends, so the average
+ * cannot see it: one idle worker, the watchman, sleeps with a timeout while others are busy, and
+ * takes the head of the queue itself once it has waited FS_STUCK_NS. So a stuck worker delays the
+ * queue behind it by about a millisecond, never indefinitely.
+ */
 
-static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
+#define FS_WAKE_NS 50000
+#define FS_AVG_START_NS FS_WAKE_NS /* until measured: one worker per queued job */
+#define FS_STUCK_NS 1000000
+
+typedef struct worker {
+  struct worker *next_idle;
+  pthread_cond_t cv;
+  bool woken; /* set by the waker, who also took it off the idle stack */
+} worker;
+
+static pthread_mutex_t pool_mu;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static fsreq *q_head, *q_tail;
+static worker *idle_top, *watchman;
 static int q_len, n_threads, n_idle, want_threads = FS_DEFAULT_THREADS;
+static _Atomic uint64_t avg_ns = FS_AVG_START_NS;
+
+static void pool_init(void) {
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP); /* held for a few instructions: spin first */
+  pthread_mutex_init(&pool_mu, &a);
+  pthread_mutexattr_destroy(&a);
+}
+
+static void pool_lock(void) {
+  pthread_once(&pool_once, pool_init);
+  pthread_mutex_lock(&pool_mu);
+}
+
+/* With pool_mu held: wake idle workers while the queue is more than the awake ones will soon take. */
+static void pool_wake(void) {
+  uint64_t avg = atomic_load_explicit(&avg_ns, memory_order_relaxed);
+  int per = avg >= FS_WAKE_NS ? 1 : avg * 64 <= FS_WAKE_NS ? 64 : (int)(FS_WAKE_NS / avg);
+  while (idle_top != NULL && q_len > (n_threads - n_idle) * per) {
+    worker *w = idle_top;
+    idle_top = w->next_idle;
+    n_idle--;
+    w->woken = true;
+    pthread_cond_signal(&w->cv);
+  }
+}
+
+static void note_time(uint64_t ns) {
+  uint64_t avg = atomic_load_explicit(&avg_ns, memory_order_relaxed);
+  avg = ns > avg ? (avg + ns) / 2 : avg - avg / 16 + ns / 16;
+  atomic_store_explicit(&avg_ns, avg, memory_order_relaxed);
+}
+
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* With pool_mu held: sleep on the idle stack until woken, or as the watchman until the queue's
+ * head has waited too long (then leave the stack on our own). */
+static void pool_idle(worker *self) {
+  self->woken = false;
+  self->next_idle = idle_top;
+  idle_top = self;
+  n_idle++;
+  for (;;) {
+    bool watch = watchman == NULL && n_threads - n_idle > 0;
+    if (!watch) {
+      pthread_cond_wait(&self->cv, &pool_mu);
+    } else {
+      watchman = self;
+      uint64_t until = now_ns() + FS_STUCK_NS;
+      struct timespec t = {.tv_sec = (time_t)(until / 1000000000u), .tv_nsec = (long)(until % 1000000000u)};
+      pthread_cond_timedwait(&self->cv, &pool_mu, &t);
+      watchman = NULL;
+    }
+    if (self->woken) return;
+    if (q_head != NULL && now_ns() - q_head->queued_ns >= FS_STUCK_NS) {
+      for (worker **pp = &idle_top; *pp != NULL; pp = &(*pp)->next_idle)
+        if (*pp == self) { *pp = self->next_idle; break; }
+      n_idle--;
+      return;
+    }
+  }
+}
 
 static void *pool_main(void *arg) {
+  worker self = {.woken = false};
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&self.cv, &ca);
+  pthread_condattr_destroy(&ca);
   vfs_creds_thread_init();
   t_private_fs = unshare(CLONE_FS) == 0;
   t_unshare_err = t_private_fs ? 0 : errno;
   t_base_umask = t_cur_umask = (int)umask(0);
   umask((mode_t)t_base_umask);
-  pthread_mutex_lock(&pool_mu);
+  pool_lock();
   for (;;) {
-    while (q_head == NULL) {
-      n_idle++;
-      pthread_cond_wait(&pool_cv, &pool_mu);
-      n_idle--;
-    }
+    while (q_head == NULL) pool_idle(&self);
     fsreq *r = q_head;
     q_head = r->next;
     if (q_head == NULL) q_tail = NULL;
     q_len--;
     pthread_mutex_unlock(&pool_mu);
+    uint64_t t0 = now_ns();
     run(r);
+    note_time(now_ns() - t0);
     port_post(r);
-    pthread_mutex_lock(&pool_mu);
+    pool_lock();
+    pool_wake(); /* the average may have risen: a slow job asks for help with the queue behind it */
   }
   return NULL;
 }
@@ -233,14 +347,15 @@ static void pool_grow(void) {
 }
 
 static int pool_push(fsreq *r) {
-  pthread_mutex_lock(&pool_mu);
+  pool_lock();
   pool_grow();
   if (n_threads == 0) { pthread_mutex_unlock(&pool_mu); return EAGAIN; }
   r->next = NULL;
   if (q_tail != NULL) q_tail->next = r; else q_head = r;
   q_tail = r;
   q_len++;
-  if (n_idle > 0) pthread_cond_signal(&pool_cv);
+  r->queued_ns = now_ns();
+  pool_wake();
   pthread_mutex_unlock(&pool_mu);
   return 0;
 }
@@ -586,7 +701,7 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   uint32_t n;
   if (!vfs_arg_u32(env, argv[0], &n)) return NULL;
   if (n < 1 || n > FS_MAX_THREADS) return vfs_throw_arg(env, "thread count out of range");
-  pthread_mutex_lock(&pool_mu);
+  pool_lock();
   if ((int)n > want_threads) want_threads = (int)n;
   if (n_threads > 0) pool_grow();
   int w = want_threads;
@@ -596,7 +711,7 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
 
 /* fsPoolStats() -> {threads, idle, queued, waiters} */
 static napi_value js_pool_stats(napi_env env, napi_callback_info info) {
-  pthread_mutex_lock(&pool_mu);
+  pool_lock();
   int t = n_threads, i = n_idle, q = q_len;
   pthread_mutex_unlock(&pool_mu);
   pthread_mutex_lock(&wait_mu);
@@ -634,7 +749,6 @@ napi_value fs_register_ops(napi_env env, napi_value exports, const fs_op *ops, s
   }
   p->env = env;
   p->bindings = b;
-  pthread_mutex_init(&p->mu, NULL);
   uv_async_init(loop, &p->async, port_drain);
   p->async.data = p;
   uv_unref((uv_handle_t *)&p->async);

@@ -52,6 +52,7 @@ struct fsreq {
   fsport *port;
   const fs_op *op;
   napi_deferred deferred;
+  uint64_t queued_ns; /* when it entered the pool's queue (CLOCK_MONOTONIC) */
   uint32_t wait_id; /* blocking ops: id for cancelBlocking(), 0 = not cancellable */
   /* context */
   bool has_creds;

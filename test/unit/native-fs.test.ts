@@ -547,6 +547,22 @@ test('64 concurrent calls all complete, on at most the pool size of threads', as
   t.is(f.poolStats().threads, Math.max(before, 4), 'no thread per call');
 });
 
+test('a call that hangs does not hold up the calls queued behind it (the pool wakes another worker)', async (t) => {
+  // Many fast calls first, so the pool believes calls are quick and keeps few workers awake; then a
+  // read from an empty FIFO that never ends by itself, then more calls: they must finish anyway.
+  const s = scratch(t);
+  await Promise.all(Array.from({ length: 2000 }, () => f.statx(s.dfd, '', f.AT_EMPTY_PATH)));
+  await f.mknodat(s.dfd, 'fifo', f.S_IFIFO | 0o600);
+  const fifo = await open(t, s.dfd, 'fifo', f.O_RDWR);
+  const hung = f.preadv(fifo, [Buffer.alloc(1)], -1);
+  const start = Date.now();
+  const done = await Promise.all(Array.from({ length: 16 }, () => f.statx(s.dfd, '', f.AT_EMPTY_PATH)));
+  t.is(done.length, 16);
+  t.true(Date.now() - start < 1000, `queued calls took ${Date.now() - start} ms`);
+  nodefs.writeSync(fifo, 'x');
+  t.is(await hung, 1);
+});
+
 test('an in-flight call keeps the process alive, an idle pool does not', (t) => {
   // A child whose only pending work is a blocking-free call on the pool: it must print, then exit.
   const mod = new URL('../../src/native/fs.js', import.meta.url).href;
