@@ -139,6 +139,92 @@ OP(dup, fcntl(FS_I(0), F_DUPFD_CLOEXEC, 0))
 OP(fcntl_getfl, fcntl(FS_I(0), F_GETFL))
 OP(fcntl_setfl, fcntl(FS_I(0), F_SETFL, FS_I(1)))
 
+/* ---- compound calls: a short fixed sequence of the syscalls above in one pool job ----
+ * A FUSE request that needs several syscalls would otherwise pay one pool round trip for each. These
+ * only chain calls; every choice (flags, resolve rules, which creds, whether a handle is wanted) is
+ * the caller's, passed in. */
+
+typedef struct {
+  struct statx stx;
+  int path_fd;
+  int handle_err; /* name_to_handle_at's errno, 0 when it worked or was not asked for */
+  uint64_t mnt;
+  struct { uint32_t handle_bytes; int32_t handle_type; unsigned char f_handle[FS_HANDLE_MAX]; } fh;
+} open_stat_out;
+
+/*
+ * openStat(dirfd, name, flags, mode, resolve, procFd, mask, handleFlags): open the name (openat2
+ * with `resolve`, or openat when resolve is -1), under the call's creds; then, when procFd >= 0, back
+ * on the thread's own creds, an O_PATH open of the new fd through procFd ("/proc/self/fd"); then
+ * statx (AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, mask) and, when handleFlags >= 0, name_to_handle_at
+ * (AT_EMPTY_PATH | handleFlags) of that O_PATH fd (or of the opened fd itself without procFd). A
+ * failing open or statx fails the call (fds closed); a failing name_to_handle_at is reported in
+ * handle_err. ret = the opened fd.
+ */
+static void x_open_stat(fsreq *r) {
+  open_stat_out *o = calloc(1, sizeof *o);
+  if (o == NULL) { r->ret = -1; r->err = ENOMEM; return; }
+  r->own = o;
+  o->path_fd = -1;
+  int fd;
+  if (FS_L(3) < 0) {
+    fd = openat(FS_I(0), FS_S(0), FS_I(1) | O_CLOEXEC, FS_U(2));
+  } else {
+    r->u.how = (struct open_how){.flags = (uint64_t)(uint32_t)(FS_I(1) | O_CLOEXEC), .mode = FS_U(2), .resolve = (uint64_t)FS_L(3)};
+#ifdef SYS_openat2
+    fd = (int)syscall(SYS_openat2, FS_I(0), FS_S(0), &r->u.how, sizeof r->u.how);
+#else
+    fd = -1;
+    errno = ENOSYS;
+#endif
+  }
+  if (fd < 0) { r->ret = -1; r->err = errno; return; }
+  int sfd = fd;
+  if (FS_I(4) >= 0) {
+    int e = vfs_creds_switch(NULL);
+    char num[16];
+    snprintf(num, sizeof num, "%d", fd);
+    sfd = e == 0 ? openat(FS_I(4), num, O_PATH | O_CLOEXEC) : -1;
+    if (sfd < 0) { r->err = e != 0 ? e : errno; close(fd); r->ret = -1; return; }
+    o->path_fd = sfd;
+  }
+  if (statx(sfd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, FS_U(5), &o->stx) < 0) {
+    r->err = errno;
+    if (sfd != fd) close(sfd);
+    close(fd);
+    r->ret = -1;
+    return;
+  }
+  if (FS_I(6) >= 0) {
+    o->fh.handle_bytes = FS_HANDLE_MAX;
+    if (name_to_handle_at(sfd, "", (struct file_handle *)&o->fh, (int *)&o->mnt, AT_EMPTY_PATH | FS_I(6)) < 0) o->handle_err = errno;
+  }
+  r->ret = fd;
+}
+
+/* Names packed as NUL-terminated strings, `count` of them, in the 'b' buffer: a record per name. */
+#define STATX_NAMES_REC (sizeof(struct statx) + 8) /* struct statx, then the errno (i32) */
+#define STATX_NAMES_MAX 4096
+
+/* statxNames(dirfd, names, count, flags, mask): statx(dirfd, name, flags, mask) for each name. */
+static void x_statx_names(fsreq *r) {
+  uint32_t n = FS_U(1);
+  if (n > STATX_NAMES_MAX) { r->ret = -1; r->err = EINVAL; return; }
+  unsigned char *out = calloc(n == 0 ? 1 : n, STATX_NAMES_REC);
+  if (out == NULL) { r->ret = -1; r->err = ENOMEM; return; }
+  r->own = out;
+  const char *p = r->buf, *end = (const char *)r->buf + r->len;
+  for (uint32_t i = 0; i < n; i++) {
+    const char *nul = p < end ? memchr(p, 0, (size_t)(end - p)) : NULL;
+    if (nul == NULL) { r->ret = -1; r->err = EINVAL; return; }
+    unsigned char *rec = out + (size_t)i * STATX_NAMES_REC;
+    int32_t e = statx(FS_I(0), p, FS_I(2), FS_U(3), (struct statx *)rec) < 0 ? errno : 0;
+    memcpy(rec + sizeof(struct statx), &e, sizeof e);
+    p = nul + 1;
+  }
+  r->ret = n;
+}
+
 /* ---- which calls may wait forever (run on a dedicated thread) ---- */
 
 static bool blocks_lock(const fsreq *r) { return FS_I(1) == F_SETLKW || FS_I(1) == F_OFD_SETLKW; }
@@ -178,6 +264,24 @@ static napi_value pack_flock(napi_env env, fsreq *r) {
   return o;
 }
 
+static napi_value pack_open_stat(napi_env env, fsreq *r) {
+  open_stat_out *o = r->own;
+  napi_value v;
+  napi_create_object(env, &v);
+  napi_set_named_property(env, v, "fd", vfs_int(env, r->ret));
+  napi_set_named_property(env, v, "pathFd", vfs_int(env, o->path_fd));
+  napi_set_named_property(env, v, "statx", buffer_copy(env, &o->stx, sizeof o->stx));
+  napi_set_named_property(env, v, "handleErrno", vfs_int(env, o->handle_err));
+  if (FS_I(6) >= 0 && o->handle_err == 0) {
+    napi_value mnt;
+    napi_create_bigint_uint64(env, o->mnt, &mnt);
+    napi_set_named_property(env, v, "handle", buffer_copy(env, &o->fh, 8 + o->fh.handle_bytes));
+    napi_set_named_property(env, v, "mountId", mnt);
+  }
+  return v;
+}
+static napi_value pack_statx_names(napi_env env, fsreq *r) { return buffer_copy(env, r->own, (size_t)r->ret * STATX_NAMES_REC); }
+
 /* ---- the table ---- */
 
 #define ASYNC(js, sys, sig, x, pack) {js, sys, sig, x_##x, pack, NULL, false}
@@ -192,12 +296,14 @@ static const fs_op ops[] = {
   ASYNC("openByHandleAt", "open_by_handle_at", "ihi", open_by_handle_at, fs_pack_int),
   ASYNC("nameToHandleAt", "name_to_handle_at", "ini", name_to_handle_at, pack_handle),
   ASYNC("close", "close", "i", close, fs_pack_void),
+  ASYNC("openStat", "openat2", "iniuliui", open_stat, pack_open_stat),
   ASYNC("dup", "fcntl", "i", dup, fs_pack_int),
   ASYNC("fcntlGetfl", "fcntl", "i", fcntl_getfl, fs_pack_int),
   ASYNC("fcntlSetfl", "fcntl", "ii", fcntl_setfl, fs_pack_void),
   /* attributes */
   ASYNC("statx", "statx", "iniu", statx, pack_statx),
   SYNC("statxSync", "statx", "iniu", statx, pack_statx),
+  ASYNC("statxNames", "statx", "ibuiu", statx_names, pack_statx_names),
   ASYNC("fstatfs", "fstatfs", "i", fstatfs, pack_statfs),
   ASYNC("fchmod", "fchmod", "iu", fchmod, fs_pack_void),
   ASYNC("fchmodat", "fchmodat", "inui", fchmodat, fs_pack_void),

@@ -32,6 +32,10 @@ abstract class SinkBase {
   get bytes(): number {
     return this.used;
   }
+  /** Bytes still free for records. */
+  get room(): number {
+    return this.limit - this.used;
+  }
   protected abstract sizeFor(nameLen: number): number;
   fits(nameLen: number): boolean {
     return this.used + this.sizeFor(nameLen) <= this.limit;

@@ -119,6 +119,8 @@ export interface DirentPlusSink {
    */
   add(d: DirEntry, entry: Entry | null): boolean;
   readonly count: number;
+  /** Bytes still free for records (so a file system can size a batch of lookups to what fits). */
+  readonly room: number;
 }
 
 /** The negotiated session, as the file system sees it in init(). */

@@ -43,6 +43,15 @@ export interface InodeIds {
   ino: bigint;
 }
 
+/** name_to_handle_at's outcome, when the caller already asked for it (native.openStat). */
+export interface MadeHandle {
+  handle?: native.FileHandle;
+  /** The errno name when it failed. */
+  handleError?: string;
+  /** The original error, rethrown as is when the failure is not "no handles here". */
+  cause?: unknown;
+}
+
 /** A file handle (struct file_handle as name_to_handle_at returned it) and the mount it belongs to. */
 export interface HostHandle {
   bytes: Buffer;
@@ -295,17 +304,13 @@ export class InodeStore {
    * lookup reference: the known one, or a new one. Consumes pathFd (kept by a new fd-backed inode,
    * closed otherwise), also on failure.
    */
-  async resolve(pathFd: number, st: native.Statx): Promise<Inode> {
+  async resolve(pathFd: number, st: native.Statx, made?: MadeHandle): Promise<Inode> {
     let owned = true;
     try {
       const ids = idsOf(st);
-      // O_PATH-backed inodes (the root always is) are found by ids whatever the handle mode.
-      const held = this.byIds.get(idsKey(ids));
-      if (held !== undefined && !held.removed) return this.ref(held);
-      // A handle-backed inode whose fd is cached is alive, so its ids name it alone: no handle needed.
-      const cached = this.fdCache.byIds(idsKey(ids));
-      if (cached !== undefined && !cached.removed) return this.ref(cached);
-      const handle = this.handles === 'never' ? undefined : await this.makeHandle(pathFd, st);
+      const alive = this.known(st);
+      if (alive !== undefined) return this.ref(alive);
+      const handle = this.handles === 'never' ? undefined : made !== undefined ? this.takeHandle(made, st) : await this.makeHandle(pathFd, st);
       if (handle !== undefined) {
         const known = this.byHandle.get(handle.key);
         if (known !== undefined) return this.ref(this.donate(known, pathFd, () => (owned = false)));
@@ -332,6 +337,21 @@ export class InodeStore {
     } finally {
       if (owned) closeLogged(this.sys, pathFd);
     }
+  }
+
+  /**
+   * The inode with the ids `st` reports, if one is held alive (so those ids cannot name another file):
+   * an O_PATH-backed inode (the root always is), whatever the handle mode, or a handle-backed one
+   * whose fd is cached. Undefined means "maybe unknown": a handle-backed inode without a cached fd is
+   * only found by its handle (resolve()).
+   */
+  known(st: native.Statx): Inode | undefined {
+    const key = idsKey(idsOf(st));
+    const held = this.byIds.get(key);
+    if (held !== undefined && !held.removed) return held;
+    const cached = this.fdCache.byIds(key);
+    if (cached !== undefined && !cached.removed) return cached;
+    return undefined;
   }
 
   /**
@@ -466,19 +486,29 @@ export class InodeStore {
 
   /** A file handle for pathFd, or undefined where the filesystem has none ('prefer'). */
   private async makeHandle(pathFd: number, st: native.Statx): Promise<HostHandle | undefined> {
+    let h: native.FileHandle;
     try {
-      const h = await this.sys.nameToHandleAt(pathFd, '', native.AT_EMPTY_PATH);
-      return { bytes: h.handle, mountId: h.mountId, key: `${h.mountId}:${h.handle.toString('hex')}` };
+      h = await this.sys.nameToHandleAt(pathFd, '', native.AT_EMPTY_PATH);
     } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code !== 'EOPNOTSUPP' && code !== 'ENOTSUP' && code !== 'EOVERFLOW') throw e;
-      if (this.handles === 'mandatory') throw new FuseError('EOPNOTSUPP', `no file handle for an inode on mount ${st.mntId} (${code})`);
-      if (!this.warned.has(st.mntId)) {
-        this.warned.add(st.mntId);
-        log.warn(`no file handles on mount ${st.mntId} (${code}): using O_PATH fds there`);
-      }
-      return undefined;
+      return this.takeHandle({ handleError: (e as { code?: string }).code ?? 'EIO', cause: e }, st);
     }
+    return this.takeHandle({ handle: h }, st);
+  }
+
+  /** What name_to_handle_at gave (here or in a compound call), under the handle mode's rules. */
+  private takeHandle(made: MadeHandle, st: native.Statx): HostHandle | undefined {
+    const h = made.handle;
+    if (h !== undefined) return { bytes: h.handle, mountId: h.mountId, key: `${h.mountId}:${h.handle.toString('hex')}` };
+    const code = made.handleError;
+    if (code !== 'EOPNOTSUPP' && code !== 'ENOTSUP' && code !== 'EOVERFLOW') {
+      throw made.cause ?? Object.assign(new Error(`name_to_handle_at: ${code}`), { code, syscall: 'name_to_handle_at' });
+    }
+    if (this.handles === 'mandatory') throw new FuseError('EOPNOTSUPP', `no file handle for an inode on mount ${st.mntId} (${code})`);
+    if (!this.warned.has(st.mntId)) {
+      this.warned.add(st.mntId);
+      log.warn(`no file handles on mount ${st.mntId} (${code}): using O_PATH fds there`);
+    }
+    return undefined;
   }
 
   /** Make sure the handle's mount has an fd; false ('prefer') when none can be opened. */

@@ -81,7 +81,9 @@ import { InodeStore, closeLogged, type Inode } from './inode-store.js';
 import { readInto, writeFrom } from './io.js';
 import { Locks } from './locks.js';
 import { cachePolicy, resolveOptions, type CachePolicy, type PassthroughOptions, type ResolvedOptions } from './options.js';
-import { readDir } from './readdir.js';
+import { readDir, readDirBatches } from './readdir.js';
+import { ChildOpener, LOOKUP_MASK, type OpenedChild } from './open-stat.js';
+import { direntplusSize } from '../../protocol/fuse-records.js';
 import { exportState, importState, type MigrationContext } from './migration.js';
 import type { MigratableFileSystem, MigrationOptions } from '../migration/migratable.js';
 import { Xattrs } from './xattr.js';
@@ -90,6 +92,9 @@ const log = logger('passthrough');
 
 /** statx flags for an fd (O_PATH or not) itself, never a symlink's target. */
 const AT_FD = native.AT_EMPTY_PATH | native.AT_SYMLINK_NOFOLLOW;
+/** statx flags for one component of a directory: what an O_PATH | O_NOFOLLOW open of it would reach. */
+const AT_NAME = native.AT_SYMLINK_NOFOLLOW | native.AT_NO_AUTOMOUNT;
+const DOT = Buffer.from('.');
 /** copy_file_range replies carry a u32; stay below it, page-aligned, as the kernel does. */
 const COPY_MAX = 0xfffff000;
 /** O_TMPFILE without its O_DIRECTORY part. */
@@ -131,6 +136,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   readonly options: ResolvedOptions;
   private readonly sys: Sys;
   private readonly host: Host;
+  private readonly opener: ChildOpener;
   /** O_PATH fd of the shared directory, opened at construction (startup errors surface there). */
   private readonly sharedFd: number;
   private readonly inodes: InodeStore;
@@ -156,6 +162,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
       throw e;
     }
     this.host = new Host(this.sys, procFd);
+    this.opener = new ChildOpener(this.sys, procFd);
     this.inodes = new InodeStore(this.host, this.options.inodeFileHandles, this.options.handleFdCacheSize, new Limit('inodes', this.options.maxInodes, '--max-inodes'));
     this.handles = new HandleTable(this.sys, new Limit('open handles', this.options.maxHandles, '--max-handles'));
     this.locks = new Locks(this.host);
@@ -420,7 +427,6 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     this.handles.admit();
     return this.inodes.with(parent, async (pfd, p) => {
       const hostFlags = this.hostOpenFlags(flags);
-      let fd: number;
       if (this.inodes.full) {
         // Only an existing name can be served: a file created now could get no nodeid and would be left behind.
         if (!(flags & native.O_EXCL)) {
@@ -432,13 +438,16 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
         }
         throw this.inodes.limit.refuse();
       }
+      let c: OpenedChild;
       try {
-        fd = await this.asCaller(ctx, pfd, true, (cr) => this.host.openChild(pfd, name, hostFlags | native.O_CREAT | native.O_EXCL, mode, cr));
+        // One pool job: the create (as the caller), an O_PATH fd of the new file (as the daemon), statx, handle.
+        const o = { mode, viaProc: true, handle: this.inodes.handles !== 'never' };
+        c = await this.asCaller(ctx, pfd, true, (cr) => this.opener.open(pfd, name, hostFlags | native.O_CREAT | native.O_EXCL, o, cr));
       } catch (e) {
         if ((e as { code?: string }).code !== 'EEXIST' || flags & native.O_EXCL) throw e;
         return this.openExisting(p, pfd, name, flags, openFlags);
       }
-      return this.adoptCreated(fd, hostFlags);
+      return this.adoptOpened(c, hostFlags);
     });
   }
 
@@ -574,29 +583,89 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     try {
       const rootIno = nodeid === FUSE_ROOT_ID ? parent.ids.ino : undefined;
       await this.handles.with(fh, nodeid, 'dir', (h) =>
-        readDir(this.sys, h, offset, async (d) => {
-          if (!sink.fits(d.name.length)) return 'full';
-          if (isDotOrDotDot(d.name)) {
-            const ino = rootIno !== undefined && isDotDot(d.name) ? rootIno : d.ino;
-            return sink.add({ ino, off: d.off, type: d.type, name: d.name }, null) ? 'added' : 'full';
+        readDirBatches(this.sys, h, offset, Math.floor(sink.room / direntplusSize(1)), async (ds) => {
+          // The records that fit in what is left of the reply, then their lookups, in (at most) two pool jobs.
+          let room = sink.room;
+          let n = 0;
+          for (; n < ds.length; n++) {
+            const size = direntplusSize(ds[n]!.name.length);
+            if (size > room) break;
+            room -= size;
           }
-          let e: Entry;
-          try {
-            e = await this.lookupAt(parent, h.fd, d.name);
-          } catch (err) {
-            const code = (err as { code?: string }).code;
-            if (code === 'ENOENT') return 'skipped';
-            // At --max-inodes the name is still listed, without an entry (nodeid 0: the guest looks it up itself).
-            if (code === 'ENFILE') return sink.add({ ino: d.ino, off: d.off, type: d.type, name: d.name }, null) ? 'added' : 'full';
-            throw err;
+          const batch = ds.slice(0, n);
+          const found = await this.lookupBatch(parent, h.fd, batch.map((d) => d.name));
+          for (let i = 0; i < batch.length; i++) {
+            const d = batch[i]!;
+            const f = found[i]!;
+            let added: boolean;
+            if (f === 'dot') {
+              const ino = rootIno !== undefined && isDotDot(d.name) ? rootIno : d.ino;
+              added = sink.add({ ino, off: d.off, type: d.type, name: d.name }, null);
+            } else if (f instanceof Error) {
+              const code = (f as { code?: string }).code;
+              if (code === 'ENOENT') continue; // gone since getdents64: consumed, not listed
+              // At --max-inodes the name is still listed, without an entry (nodeid 0: the guest looks it up itself).
+              if (code !== 'ENFILE') {
+                // Deliver what this batch added (the records' positions are kept); the error comes again next call.
+                this.forgetFound(found, i + 1);
+                if (i > 0) return i;
+                throw f;
+              }
+              added = sink.add({ ino: d.ino, off: d.off, type: d.type, name: d.name }, null);
+            } else {
+              added = sink.add({ ino: f.attr.ino, off: d.off, type: (f.attr.mode & native.S_IFMT) >> 12, name: d.name }, f);
+            }
+            if (!added) {
+              this.forgetFound(found, i);
+              return i;
+            }
           }
-          if (sink.add({ ino: e.attr.ino, off: d.off, type: (e.attr.mode & native.S_IFMT) >> 12, name: d.name }, e)) return 'added';
-          this.inodes.forget(e.nodeid, 1n);
-          return 'full';
+          return batch.length;
         }),
       );
     } finally {
       this.inodes.unpin(parent);
+    }
+  }
+
+  /**
+   * Look up several names of one directory (READDIRPLUS), each with one new reference: one statxNames
+   * job for all, then one openStat job per name whose inode we do not hold, all at once. "." and ".."
+   * are not looked up ('dot'); a failed lookup is its error, in place.
+   */
+  private async lookupBatch(parent: Inode, dirFd: number, names: Uint8Array[]): Promise<Array<Entry | Error | 'dot'>> {
+    const idx = names.flatMap((nm, i) => (isDotOrDotDot(nm) ? [] : [i]));
+    const out: Array<Entry | Error | 'dot' | undefined> = names.map((nm) => (isDotOrDotDot(nm) ? 'dot' : undefined));
+    if (idx.length === 0) return out as Array<Entry | Error | 'dot'>;
+    const sts = await this.sys.statxNames(dirFd, idx.map((i) => names[i]!), AT_NAME, LOOKUP_MASK);
+    const news: Promise<void>[] = [];
+    idx.forEach((i, k) => {
+      const st = sts[k]!;
+      if ('error' in st) {
+        out[i] = Object.assign(new Error(`statx: ${st.error}`), { code: st.error });
+        return;
+      }
+      const known = this.inodes.known(st);
+      if (known !== undefined) {
+        out[i] = this.entry(this.inodes.ref(known), st, this.submountFlag(parent, known, st));
+        return;
+      }
+      news.push(
+        this.lookupNew(parent, dirFd, names[i]!).then(
+          (e) => void (out[i] = e),
+          (e: unknown) => void (out[i] = e instanceof Error ? e : new Error(String(e))),
+        ),
+      );
+    });
+    await Promise.all(news);
+    return out as Array<Entry | Error | 'dot'>;
+  }
+
+  /** Undo the references lookupBatch took for entries from `from` on that will not be sent. */
+  private forgetFound(found: ReadonlyArray<Entry | Error | 'dot'>, from: number): void {
+    for (let i = from; i < found.length; i++) {
+      const f = found[i]!;
+      if (f !== 'dot' && !(f instanceof Error)) this.inodes.forget(f.nodeid, 1n);
     }
   }
 
@@ -672,25 +741,42 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
    * ".." of the root is the root; ".." elsewhere must still be inside the shared directory.
    */
   private async lookupAt(parent: Inode, parentFd: number, name: Uint8Array): Promise<Entry> {
-    let fd: number;
-    if (isDotDot(name)) {
-      if (parent.nodeid === FUSE_ROOT_ID) return this.rootEntry();
-      fd = await this.sys.openat(parentFd, '..', native.O_PATH | native.O_NOFOLLOW | native.O_DIRECTORY, 0);
-    } else {
-      fd = await this.host.openChild(parentFd, isDot(name) ? Buffer.from('.') : name, native.O_PATH);
-    }
+    if (isDotDot(name)) return this.lookupDotDot(parent, parentFd);
+    const child = isDot(name) ? DOT : name;
+    // Usually the guest looks up a name whose inode we hold (its dentry timed out): one statx of the
+    // name finds it by ids, with no fd opened and closed. statx of one component without following a
+    // symlink or an automount reaches what the confined O_PATH open would.
+    const st = await this.sys.statx(parentFd, child, AT_NAME, LOOKUP_MASK);
+    const known = this.inodes.known(st);
+    if (known !== undefined) return this.entry(this.inodes.ref(known), st, this.submountFlag(parent, known, st));
+    return this.lookupNew(parent, parentFd, child);
+  }
+
+  /** Open, stat and (if inodes are held by handles) get the handle of a name in one pool job; then resolve it. */
+  private async lookupNew(parent: Inode, parentFd: number, name: Uint8Array): Promise<Entry> {
+    const c = await this.opener.open(parentFd, name, native.O_PATH, { handle: this.inodes.handles !== 'never' });
+    const inode = await this.inodes.resolve(c.fd, c.st, this.inodes.handles !== 'never' ? c : undefined);
+    return this.entry(inode, c.st, this.submountFlag(parent, inode, c.st));
+  }
+
+  private async lookupDotDot(parent: Inode, parentFd: number): Promise<Entry> {
+    if (parent.nodeid === FUSE_ROOT_ID) return this.rootEntry();
+    const fd = await this.sys.openat(parentFd, '..', native.O_PATH | native.O_NOFOLLOW | native.O_DIRECTORY, 0);
     let st: native.Statx;
     try {
       st = await this.stat(fd);
-      if (isDotDot(name)) await this.confineDotDot(fd, st);
+      await this.confineDotDot(fd, st);
     } catch (e) {
       closeLogged(this.sys, fd);
       throw e;
     }
     const inode = await this.inodes.resolve(fd, st);
-    let flags = 0;
-    if (this.session.submounts && inode.isDir && (st.dev !== parent.ids.dev || st.mntId !== parent.ids.mntId)) flags |= FUSE_ATTR_SUBMOUNT;
-    return this.entry(inode, st, flags);
+    return this.entry(inode, st, this.submountFlag(parent, inode, st));
+  }
+
+  /** FUSE_ATTR_SUBMOUNT for a directory on another mount than its parent, when submounts are announced. */
+  private submountFlag(parent: Inode, inode: Inode, st: native.Statx): number {
+    return this.session.submounts && inode.isDir && (st.dev !== parent.ids.dev || st.mntId !== parent.ids.mntId) ? FUSE_ATTR_SUBMOUNT : 0;
   }
 
   private async rootEntry(): Promise<Entry> {
@@ -809,7 +895,26 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     }
   }
 
-  /** A file just created and opened (CREATE, TMPFILE): its inode (one reference) and a handle on `fd` (consumed). */
+  /** A file just created by openStat (CREATE): its inode (one reference) and a handle on its fd (both fds consumed). */
+  private async adoptOpened(c: OpenedChild, hostFlags: number): Promise<CreateReply> {
+    let inode: Inode;
+    try {
+      inode = await this.inodes.resolve(c.pathFd, c.st, this.inodes.handles !== 'never' ? c : undefined);
+    } catch (e) {
+      closeLogged(this.sys, c.fd);
+      throw e;
+    }
+    let h: Handle;
+    try {
+      h = this.handles.add(inode.nodeid, c.fd, hostFlags, false); // closes fd when refused
+    } catch (e) {
+      this.inodes.forget(inode.nodeid, 1n);
+      throw e;
+    }
+    return { entry: this.entry(inode, c.st), fh: h.fh, openFlags: this.cache.fileOpenFlags };
+  }
+
+  /** A file just created and opened (TMPFILE): its inode (one reference) and a handle on `fd` (consumed). */
   private async adoptCreated(fd: number, hostFlags: number): Promise<CreateReply> {
     let inode: Inode;
     let st: native.Statx;

@@ -43,3 +43,31 @@ export function readDir(sys: Sys, h: Handle, offset: bigint, emit: (d: Dirent64)
     }
   });
 }
+
+/**
+ * Like readDir, but `emit` gets the next records in order, up to `max` of those already read (at least
+ * one), and answers how many it consumed (handed out or skipped): fewer than it got ends the call.
+ * READDIRPLUS uses it to look a whole reply's worth of names up at once.
+ */
+export function readDirBatches(sys: Sys, h: Handle, offset: bigint, max: number, emit: (ds: Dirent64[]) => Promise<number>): Promise<void> {
+  const s = h.dir!;
+  return s.serialize(async () => {
+    if (offset !== s.pos) {
+      await sys.lseek(h.fd, offset, SEEK_SET);
+      s.pos = offset;
+      s.ahead = [];
+    }
+    for (;;) {
+      if (s.ahead.length === 0) {
+        s.buf ??= new Uint8Array(DIRBUF);
+        const n = await sys.getdents64(h.fd, s.buf);
+        if (n === 0) return;
+        s.ahead = parseDirents(s.buf, n).reverse();
+      }
+      const batch = s.ahead.slice(Math.max(0, s.ahead.length - Math.max(1, max))).reverse();
+      const used = await emit(batch);
+      for (let i = 0; i < used; i++) s.pos = s.ahead.pop()!.off;
+      if (used < batch.length) return;
+    }
+  });
+}

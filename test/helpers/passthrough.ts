@@ -118,6 +118,9 @@ export class ListPlusSink implements DirentPlusSink {
   get count(): number {
     return this.entries.length;
   }
+  get room(): number {
+    return this.limit - this.used;
+  }
 }
 
 /** Read a whole directory through opendir/readdir, `limit` bytes per call; returns names and the calls made. */
