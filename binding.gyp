@@ -9,7 +9,8 @@
         "native/sock.c",
         "native/fs-pool.c",
         "native/fs-ops.c",
-        "native/creds.c"
+        "native/creds.c",
+        "native/sandbox.c"
       ],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"]

@@ -147,6 +147,7 @@ static napi_value init(napi_env env, napi_value exports) {
   vfs_register_fd(env, exports);
   vfs_register_sock(env, exports);
   vfs_register_fs(env, exports);
+  vfs_register_sandbox(env, exports);
   return exports;
 }
 

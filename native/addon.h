@@ -40,5 +40,6 @@ void vfs_register_mem(napi_env env, napi_value exports);
 void vfs_register_fd(napi_env env, napi_value exports);
 void vfs_register_sock(napi_env env, napi_value exports);
 void vfs_register_fs(napi_env env, napi_value exports); /* exports.fs: async filesystem syscalls */
+void vfs_register_sandbox(napi_env env, napi_value exports); /* mount, pivot_root, capabilities, execve */
 
 #endif

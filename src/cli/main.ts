@@ -15,6 +15,8 @@ import { UpgradeServer } from '../upgrade/handover.js';
 import { takeOver } from '../upgrade/takeover.js';
 import type { Backend } from '../vhost-user/backend.js';
 import { attachMetrics, startSyslog, type MetricsEndpoint } from '../metrics/index.js';
+import { SandboxError, enterSandbox, inOwnMountNamespace, reexecInMountNamespace, type HostFds } from '../sandbox/sandbox.js';
+import { pinForRemoval, removePath } from '../sandbox/host-paths.js';
 
 const log = logger('main');
 
@@ -45,7 +47,16 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(JSON.stringify(capabilities(), null, 2) + '\n');
       return 0;
   }
-  return run(parsed.options);
+  const o = parsed.options;
+  if (o.sandbox === 'namespace') {
+    try {
+      if (!inOwnMountNamespace()) reexecInMountNamespace(o.fd !== undefined ? [o.fd] : []); // does not return
+    } catch (e) {
+      process.stderr.write(`virtiofsd-ts: ${(e as Error).message}\n`);
+      return 1;
+    }
+  }
+  return run(o);
 }
 
 async function run(o: Options): Promise<number> {
@@ -54,11 +65,11 @@ async function run(o: Options): Promise<number> {
   if (syslog !== undefined) configureLog({ sink: syslog.sink });
   else if (o.syslog) log.warn('--syslog: logger(1) (bsdutils) or /dev/log not found: logging to stderr');
   if (o.uidMap.length > 0 || o.gidMap.length > 0) log.warn('--uid-map/--gid-map are not implemented (no user-namespace sandbox): guest ids are host ids');
-  if (o.sandbox !== 'none') log.warn(`--sandbox=${o.sandbox} is not implemented: running without a sandbox (as --sandbox=none)`);
   if (o.seccomp !== 'none') log.warn(`--seccomp=${o.seccomp} is not implemented: running without a seccomp filter`);
   let server;
+  let hostFds: HostFds;
   try {
-    server = createFuseServer(o);
+    ({ server, hostFds } = createFuseServer(o));
   } catch (e) {
     log.error(`cannot serve ${o.sharedDir}: ${(e as Error).message}`);
     return 1;
@@ -91,7 +102,19 @@ async function run(o: Options): Promise<number> {
     return 1;
   }
   if (metricsEndpoint !== undefined) log.info(`metrics on ${metricsEndpoint.url}`);
-  if (o.pidFile !== undefined) fs.writeFileSync(o.pidFile, `${process.pid}\n`);
+  if (o.pidFile !== undefined) {
+    fs.writeFileSync(o.pidFile, `${process.pid}\n`);
+    pinForRemoval(o.pidFile);
+  }
+  try {
+    enterSandbox({ mode: o.sandbox, sharedDir: o.sharedDir, fds: hostFds, fileHandles: o.inodeFileHandles !== 'never', modcaps: o.modcaps });
+  } catch (e) {
+    log.error(`${(e as SandboxError).code ?? ''} ${(e as Error).message}`.trim());
+    await daemon.stop();
+    if (o.pidFile !== undefined) removeQuietly(o.pidFile);
+    await metricsEndpoint?.close();
+    return 1;
+  }
   log.info(`serving ${o.sharedDir} on ${o.socketPath ?? `fd ${o.fd}`}${o.persistent ? ' (persistent)' : ''}`);
   let signalled = false;
   const onSignal = (sig: string) => {
@@ -105,7 +128,7 @@ async function run(o: Options): Promise<number> {
   try {
     await daemon.run(adopted);
   } finally {
-    if (o.pidFile !== undefined) fs.rmSync(o.pidFile, { force: true });
+    if (o.pidFile !== undefined) removeQuietly(o.pidFile);
     await metricsEndpoint?.close();
   }
   log.info('exiting');
@@ -120,7 +143,6 @@ async function listenForSuccessor(o: Options, daemon: Daemon, device: VirtioFsDe
     try {
       new UpgradeServer(o.upgradeSocket!, daemon, device, () => {
         // The successor has the listener and the guest: leave without touching either.
-        if (o.pidFile !== undefined) fs.writeFileSync(o.pidFile, fs.readFileSync(o.pidFile));
         process.exit(0);
       });
       return;
@@ -131,5 +153,13 @@ async function listenForSuccessor(o: Options, daemon: Daemon, device: VirtioFsDe
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+}
+
+function removeQuietly(p: string): void {
+  try {
+    removePath(p);
+  } catch {
+    /* already gone */
   }
 }

@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { isLoopback } from '../metrics/http.js';
 import type { MigrationOptions } from '../migration/migratable.js';
+import { defaultSandbox, type SandboxMode } from '../sandbox/mode.js';
+import { parseModcaps } from '../sandbox/capabilities.js';
 import { DEFAULT_MAX_HANDLES, DEFAULT_MAX_INODES } from '../passthrough/options.js';
 
 export type CacheMode = 'auto' | 'always' | 'never' | 'metadata';
@@ -40,7 +42,10 @@ export interface Options {
   persistent: boolean;
   pidFile?: string;
   requestQueues: number;
-  sandbox: string;
+  /** --sandbox: namespace (default as root), chroot or none (default otherwise). */
+  sandbox: SandboxMode;
+  /** --modcaps: capabilities added to (+name) or removed from (-name) the set the sandbox keeps. */
+  modcaps?: string;
   seccomp: string;
   migration: MigrationOptions;
   /** --upgrade-socket: where this daemon waits for a successor (and, with --take-over, finds its predecessor). */
@@ -109,7 +114,12 @@ Runtime:
   --metrics-allow-remote    allow a --metrics HOST that is not a loopback address
   --uid-map :NS:HOST:N:     accepted for libvirt; not applied (no user namespace sandbox yet)
   --gid-map :NS:HOST:N:     accepted for libvirt; not applied
-  --sandbox MODE            accepted for compatibility; only "none" is implemented
+  --sandbox MODE            namespace: own mount namespace whose root holds only the shared dir
+                            and /proc (default as root); chroot: chroot into the shared dir; none.
+                            namespace and chroot also drop capabilities (see --modcaps)
+  --modcaps LIST            capabilities to keep (+name) or drop (-name) besides the default set
+                            (chown, dac_override, fowner, fsetid, setgid, setuid, mknod, setfcap,
+                            and dac_read_search with file handles), e.g. --modcaps=+sys_admin:-mknod
   --seccomp MODE            accepted for compatibility; not implemented
   --print-capabilities      print the vhost-user.json capabilities libvirt reads, and exit
   -V, --version             print the version and exit
@@ -172,6 +182,7 @@ export function parseOptions(argv: string[]): Parsed {
         'pid-file': { type: 'string' },
         'max-request-queues': { type: 'string' },
         sandbox: { type: 'string' },
+        modcaps: { type: 'string' },
         seccomp: { type: 'string' },
         'print-capabilities': { type: 'boolean' },
         'upgrade-socket': { type: 'string' },
@@ -255,7 +266,8 @@ export function parseOptions(argv: string[]): Parsed {
     persistent: v.persistent ?? false,
     pidFile: v['pid-file'],
     requestQueues: v['max-request-queues'] !== undefined ? int('--max-request-queues', v['max-request-queues'], 1, 254) : 16,
-    sandbox: oneOf('--sandbox', v.sandbox ?? str('sandbox') ?? 'none', ['namespace', 'chroot', 'none'] as const),
+    sandbox: oneOf('--sandbox', v.sandbox ?? str('sandbox') ?? defaultSandbox(), ['namespace', 'chroot', 'none'] as const),
+    modcaps: v.modcaps !== undefined ? modcaps(v.modcaps) : undefined,
     seccomp: oneOf('--seccomp', v.seccomp ?? 'none', ['none', 'kill', 'log', 'trap'] as const),
     upgradeSocket: v['upgrade-socket'],
     takeOver: v['take-over'] ?? false,
@@ -269,7 +281,21 @@ export function parseOptions(argv: string[]): Parsed {
     uidMap: (v['uid-map'] ?? []).map((m) => idMap('--uid-map', m)),
     gidMap: (v['gid-map'] ?? []).map((m) => idMap('--gid-map', m)),
   };
+  if (options.sandbox === 'chroot' && options.takeOver) {
+    // The successor's worker threads load the state before the sandbox, each with its own root:
+    // chroot(2) would confine the JS thread only. (namespace mode's pivot_root moves every thread.)
+    throw new UsageError('--take-over cannot be combined with --sandbox=chroot; use --sandbox=namespace or none');
+  }
   return { kind: 'run', options };
+}
+
+function modcaps(v: string): string {
+  try {
+    parseModcaps(v);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return v;
 }
 
 /** The C virtiofsd's `-o cache=none` (what older libvirt passes) is `never`. */

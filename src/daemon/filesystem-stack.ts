@@ -8,6 +8,7 @@ import type { FileSystem } from '../fuse/filesystem.js';
 import { PassthroughFs, ReadonlyFs } from '../passthrough/index.js';
 import type { Options } from '../cli/options.js';
 import { logger } from '../log.js';
+import type { HostFds } from '../sandbox/sandbox.js';
 
 const log = logger('daemon');
 
@@ -23,7 +24,8 @@ export function raiseNofile(n: number): void {
   log.info(`RLIMIT_NOFILE raised from ${cur.soft} to ${n}`);
 }
 
-export function createFileSystem(o: Options): FileSystem {
+/** The file system to serve, and the fds it holds on host paths (the sandbox re-points them). */
+export function createFileSystem(o: Options): { fs: FileSystem; hostFds: HostFds } {
   const pt = new PassthroughFs({
     sharedDir: o.sharedDir,
     cache: o.cache,
@@ -39,10 +41,11 @@ export function createFileSystem(o: Options): FileSystem {
     maxInodes: o.maxInodes,
     maxHandles: o.maxHandles,
   });
-  return o.readonly ? new ReadonlyFs(pt) : pt;
+  return { fs: o.readonly ? new ReadonlyFs(pt) : pt, hostFds: pt.hostFds() };
 }
 
-export function createFuseServer(o: Options): FuseServer {
+export function createFuseServer(o: Options): { server: FuseServer; hostFds: HostFds } {
   if (o.rlimitNofile !== undefined) raiseNofile(o.rlimitNofile);
-  return new FuseServer(createFileSystem(o));
+  const { fs, hostFds } = createFileSystem(o);
+  return { server: new FuseServer(fs), hostFds };
 }

@@ -55,6 +55,18 @@ interface Addon {
   recvmsg(fd: number, buf: Bytes, maxFds: number): RecvResult;
   sendmsg(fd: number, buf: Bytes, fds: number[]): number;
   shutdown(fd: number, how: number): void;
+  execve(path: string, argv: string[], envp: string[]): never;
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  umount2(target: string, flags: number): void;
+  pivotRoot(newRoot: string, putOld: string): void;
+  chroot(path: string): void;
+  fchdir(fd: number): void;
+  capget(): [bigint, bigint, bigint];
+  capset(effective: bigint, permitted: bigint, inheritable: bigint): void;
+  prctl(option: number, a2: number | bigint, a3: number | bigint, a4: number | bigint, a5: number | bigint): number;
+  dup3(oldfd: number, newfd: number, flags: number): void;
+  unlinkatSync(dirfd: number, name: string, flags: number): void;
+  setFdFlags(fd: number, flags: number): void;
 }
 
 function load(): Addon {
@@ -118,6 +130,27 @@ export const connect = addon.connect;
 export const recvmsg = addon.recvmsg;
 export const sendmsg = addon.sendmsg;
 export const shutdown = addon.shutdown;
+
+// ---- sandbox (src/sandbox/): synchronous, used once at start-up ----
+/** execve(2): replaces the process (same pid); returns only by throwing. */
+export const execve = addon.execve;
+/** mount(2); null for an absent source, type or data. */
+export const mount = addon.mount;
+export const umount2 = addon.umount2;
+export const pivotRoot = addon.pivotRoot;
+export const chroot = addon.chroot;
+export const fchdir = addon.fchdir;
+/** The calling thread's [effective, permitted, inheritable] capability masks. */
+export const capget = addon.capget;
+/** Set the calling thread's capability masks (threads it starts later inherit them). */
+export const capset = addon.capset;
+export const prctl = addon.prctl;
+/** dup3(oldfd, newfd, flags): newfd now refers to oldfd's open file. */
+export const dup3 = addon.dup3;
+/** unlinkat(2), synchronous. */
+export const unlinkatSync = addon.unlinkatSync;
+/** fcntl(F_SETFD): 0 clears FD_CLOEXEC. */
+export const setFdFlags = addon.setFdFlags;
 
 /** Type guard for errors thrown by the shims (and by Node's fs, which uses the same shape). */
 export function isErrno(e: unknown, code?: string): e is NativeError {

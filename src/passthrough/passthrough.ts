@@ -170,6 +170,11 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     this.cache = cachePolicy(this.options.cache);
   }
 
+  /** The fds held on host paths: the shared directory and /proc/self/fd (the sandbox re-points them with dup3). */
+  hostFds(): { shared: number; proc: number } {
+    return { shared: this.sharedFd, proc: this.host.procSelfFd };
+  }
+
   /** The device is stopping (GET_VRING_BASE, reset, hand-over): waits that could last forever end with EINTR. */
   abortBlocking(): void {
     this.locks.abortWaits();

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import * as native from '../native/index.js';
+import { pinForRemoval, removePath } from '../sandbox/host-paths.js';
 
 export interface ListenOptions {
   socketPath?: string;
@@ -30,6 +31,7 @@ export class Listener {
       this.fd = opts.fd;
       // A listener handed over by a previous daemon still lives at its path: remove it at exit.
       this.ownsPath = opts.socketPath;
+      if (this.ownsPath !== undefined) pinForRemoval(this.ownsPath);
       native.setNonblock(this.fd);
       return;
     }
@@ -48,6 +50,7 @@ export class Listener {
     }
     this.fd = fd;
     this.ownsPath = p;
+    pinForRemoval(p); // removed at close even from inside the sandbox
   }
 
   /** Wait for the next front-end; resolves with the connected fd (the caller owns it). */
@@ -83,7 +86,7 @@ export class Listener {
     native.closeQuietly(this.fd);
     if (this.ownsPath !== undefined) {
       try {
-        fs.unlinkSync(this.ownsPath);
+        removePath(this.ownsPath);
       } catch {
         /* already gone */
       }
@@ -99,13 +102,15 @@ function removeStaleSocket(p: string): void {
     return;
   }
   if (!st.isSocket()) throw new ListenError('ERR_SOCKET_PATH_TAKEN', `${p} exists and is not a socket; refusing to replace it`);
-  // A socket nobody listens on is stale; one that accepts is another daemon's.
-  const probe = native.socket(0);
+  // A socket nobody listens on is stale; one that accepts is another daemon's. Non-blocking: a
+  // listener that never accepts (a hung daemon, a full backlog) answers EAGAIN instead of hanging us.
+  const probe = native.socket(native.SOCK_NONBLOCK);
   try {
     native.connect(probe, p);
     throw new ListenError('ERR_SOCKET_IN_USE', `another process is listening on ${p}`);
   } catch (e) {
     if (e instanceof ListenError) throw e;
+    if (native.isErrno(e, 'EAGAIN')) throw new ListenError('ERR_SOCKET_IN_USE', `another process is listening on ${p} (and not accepting)`);
     fs.unlinkSync(p);
   } finally {
     native.closeQuietly(probe);

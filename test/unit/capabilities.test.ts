@@ -131,7 +131,7 @@ test('every flag in --help is one the parser knows (the help text and the parser
   const sample: Record<string, string> = {
     '--socket-path': path.join(dir, 'h.sock'), '--fd': '3', '--socket-group': 'kvm', '--tag': 'x', '--max-request-queues': '2', '--pid-file': path.join(dir, 'p'),
     '--shared-dir': dir, '--cache': 'auto', '--inode-file-handles': 'never', '--rlimit-nofile': '1024', '--migration-mode': 'find-paths',
-    '--migration-on-error': 'abort', '--thread-pool-size': '1', '--log-level': 'info', '--log-format': 'json', '--sandbox': 'none', '--seccomp': 'none',
+    '--migration-on-error': 'abort', '--thread-pool-size': '1', '--log-level': 'info', '--log-format': 'json', '--sandbox': 'none', '--modcaps': '+sys_admin', '--seccomp': 'none',
     '--metrics': '127.0.0.1:0', '--uid-map': ':0:0:1:', '--gid-map': ':0:0:1:',
   };
   for (const [f, takesValue] of flags) {
