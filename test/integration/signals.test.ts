@@ -52,6 +52,34 @@ test('a socket path held by a live daemon is refused with a clear error', async 
   await a.stop();
 });
 
+test('regression: a socket path held by a listener that never accepts (full backlog) is refused at once, not waited on forever', async (t) => {
+  const native = await import('../../src/native/index.js');
+  const sock = path.join(tmpDir('vfs-hung-'), 'vhost.sock');
+  const l = native.socket(0);
+  native.bind(l, sock);
+  native.listen(l, 0);
+  // Fill the backlog: the next blocking connect would sleep until someone accepts (nobody will).
+  const fillers: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const c = native.socket(native.SOCK_NONBLOCK);
+    fillers.push(c);
+    try {
+      native.connect(c, sock);
+    } catch {
+      break; // EAGAIN: full
+    }
+  }
+  try {
+    const d = await spawnDaemon({ sharedDir: tmpDir('vfs-hungs-'), socketPath: sock, waitForSocket: false, args: ['--sandbox=none'] });
+    const code = await Promise.race([d.exited, new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000))]);
+    if (code === 'still running after 10 s') await d.stop('SIGKILL');
+    t.is(code, 1);
+    t.regex(d.log(), /another process is listening on .* \(and not accepting\)/);
+  } finally {
+    [l, ...fillers].forEach((fd) => native.closeQuietly(fd));
+  }
+});
+
 test('a guest lock wait blocked on a host lock does not hold up GET_VRING_BASE: it ends with EINTR', async (t) => {
   const nfs = await import('../../src/native/fs.js');
   const share = tmpDir('vfs-lkstop-');
