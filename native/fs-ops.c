@@ -100,6 +100,25 @@ OP(lgetxattr, lgetxattr(FS_S(0), FS_S(1), r->buf, r->len))
 OP(lsetxattr, lsetxattr(FS_S(0), FS_S(1), r->buf, r->len, FS_I(0)))
 OP(llistxattr, llistxattr(FS_S(0), r->buf, r->len))
 OP(lremovexattr, lremovexattr(FS_S(0), FS_S(1)))
+/* The *xattrat calls (Linux 6.13): xattrs of the inode dirfd + path names, following the magic
+ * /proc/self/fd/N link relative to an fd, so no absolute /proc path is needed (a chroot has none). */
+#ifndef SYS_setxattrat
+#define SYS_setxattrat 463 /* the same number on every architecture */
+#define SYS_getxattrat 464
+#define SYS_listxattrat 465
+#define SYS_removexattrat 466
+#endif
+struct vfs_xattr_args { uint64_t value; uint32_t size; uint32_t flags; };
+static void x_getxattrat(fsreq *r) {
+  struct vfs_xattr_args a = {.value = (uint64_t)(uintptr_t)r->buf, .size = r->len > UINT_MAX ? UINT_MAX : (uint32_t)r->len, .flags = 0};
+  FS_RET(syscall(SYS_getxattrat, FS_I(0), FS_S(0), FS_U(1), FS_S(1), &a, sizeof a));
+}
+static void x_setxattrat(fsreq *r) {
+  struct vfs_xattr_args a = {.value = (uint64_t)(uintptr_t)r->buf, .size = r->len > UINT_MAX ? UINT_MAX : (uint32_t)r->len, .flags = FS_U(2)};
+  FS_RET(syscall(SYS_setxattrat, FS_I(0), FS_S(0), FS_U(1), FS_S(1), &a, sizeof a));
+}
+OP(listxattrat, syscall(SYS_listxattrat, FS_I(0), FS_S(0), FS_U(1), r->buf, r->len))
+OP(removexattrat, syscall(SYS_removexattrat, FS_I(0), FS_S(0), FS_U(1), FS_S(1)))
 static void x_fcntl_lock(fsreq *r) {
   r->u.fl = (struct flock){.l_type = (short)FS_I(2), .l_whence = (short)FS_I(3), .l_start = FS_L(4), .l_len = FS_L(5)};
   FS_RET(fcntl(FS_I(0), FS_I(1), &r->u.fl)); /* a cancellation point for F_SETLKW and F_OFD_SETLKW */
@@ -345,6 +364,10 @@ static const fs_op ops[] = {
   ASYNC("lsetxattr", "lsetxattr", "nnbi", lsetxattr, fs_pack_void),
   ASYNC("llistxattr", "llistxattr", "nB", llistxattr, fs_pack_int),
   ASYNC("lremovexattr", "lremovexattr", "nn", lremovexattr, fs_pack_void),
+  ASYNC("getxattrat", "getxattrat", "ininB", getxattrat, fs_pack_int),
+  ASYNC("setxattrat", "setxattrat", "ininbu", setxattrat, fs_pack_void),
+  ASYNC("listxattrat", "listxattrat", "iniB", listxattrat, fs_pack_int),
+  ASYNC("removexattrat", "removexattrat", "inin", removexattrat, fs_pack_void),
   /* locks: the waiting forms run on their own thread and can be cancelled by wait id */
   BLOCKING("fcntlLock", "fcntl", "iiiillw", fcntl_lock, pack_flock, blocks_lock),
   BLOCKING("flock", "flock", "iiw", flock, fs_pack_void, blocks_flock),

@@ -243,6 +243,10 @@ interface FsAddon {
   lsetxattr(path: Name, name: Name, value: Bytes, flags: number, ctx: Ctx): Promise<void>;
   llistxattr(path: Name, buf: Bytes | null, ctx: Ctx): Promise<number>;
   lremovexattr(path: Name, name: Name, ctx: Ctx): Promise<void>;
+  getxattrat(dirfd: number, path: Name, atFlags: number, name: Name, buf: Bytes | null, ctx: Ctx): Promise<number>;
+  setxattrat(dirfd: number, path: Name, atFlags: number, name: Name, value: Bytes, flags: number, ctx: Ctx): Promise<void>;
+  listxattrat(dirfd: number, path: Name, atFlags: number, buf: Bytes | null, ctx: Ctx): Promise<number>;
+  removexattrat(dirfd: number, path: Name, atFlags: number, name: Name, ctx: Ctx): Promise<void>;
   fcntlLock(fd: number, cmd: number, type: number, whence: number, start: number | bigint, len: number | bigint, waitId: number, ctx: Ctx): Promise<FlockResult>;
   flock(fd: number, op: number, waitId: number, ctx: Ctx): Promise<void>;
   fsSetThreads(n: number): number;
@@ -626,6 +630,22 @@ export function listxattr(path: Name, buf: Uint8Array | null, ctx?: CallContext)
 }
 export function removexattr(path: Name, name: Name, ctx?: CallContext): Promise<void> {
   return fs.removexattr(path, name, ctx);
+}
+/**
+ * The *xattrat calls (Linux 6.13+): the inode `path` names relative to `dirfd` (AT_SYMLINK_NOFOLLOW
+ * in atFlags: a final symlink itself). ENOSYS on older kernels: callers fall back to the path forms.
+ */
+export function getxattrat(dirfd: number, path: Name, atFlags: number, name: Name, buf: Uint8Array | null, ctx?: CallContext): Promise<number> {
+  return fs.getxattrat(dirfd, path, atFlags, name, buf, ctx);
+}
+export function setxattrat(dirfd: number, path: Name, atFlags: number, name: Name, value: Uint8Array, flags = 0, ctx?: CallContext): Promise<void> {
+  return fs.setxattrat(dirfd, path, atFlags, name, value, flags, ctx);
+}
+export function listxattrat(dirfd: number, path: Name, atFlags: number, buf: Uint8Array | null, ctx?: CallContext): Promise<number> {
+  return fs.listxattrat(dirfd, path, atFlags, buf, ctx);
+}
+export function removexattrat(dirfd: number, path: Name, atFlags: number, name: Name, ctx?: CallContext): Promise<void> {
+  return fs.removexattrat(dirfd, path, atFlags, name, ctx);
 }
 export function lgetxattr(path: Name, name: Name, buf: Uint8Array | null, ctx?: CallContext): Promise<number> {
   return fs.lgetxattr(path, name, buf, ctx);

@@ -132,6 +132,28 @@ export class Host {
     return String(fd);
   }
 
+  /** Whether the kernel has the *xattrat calls (Linux 6.13); undefined until the first call says. */
+  private xattrAt: boolean | undefined;
+
+  /**
+   * An xattr call on the inode the O_PATH fd `fd` holds: the *xattrat form on (procSelfFd, "N") where
+   * the kernel has it — no absolute /proc path, so it works in a chroot too — else the path form on
+   * /proc/self/fd/N. Both follow the magic link to the inode itself (a symlink stays the symlink).
+   */
+  async xattrCall<T>(fd: number, at: (dirfd: number, name: string) => Promise<T>, byPath: (path: string) => Promise<T>): Promise<T> {
+    if (this.xattrAt !== false) {
+      try {
+        const r = await at(this.procSelfFd, this.procName(fd));
+        this.xattrAt = true;
+        return r;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ENOSYS' || this.xattrAt === true) throw e;
+        this.xattrAt = false;
+      }
+    }
+    return byPath(this.procPath(fd));
+  }
+
   /** The absolute /proc path of `fd`, for the path-only xattr calls. */
   procPath(fd: number): string {
     return `/proc/self/fd/${fd}`;

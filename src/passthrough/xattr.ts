@@ -1,6 +1,7 @@
 /**
  * Extended attributes on the inode an O_PATH fd holds. fd-based xattr calls refuse O_PATH fds, so these
- * use the path-following calls on /proc/self/fd/N: the magic link lands on the inode itself — for a
+ * use the *xattrat calls on (the /proc/self/fd dirfd, "N"), or the path calls on /proc/self/fd/N on
+ * kernels before 6.13 (Host.xattrCall): the magic link lands on the inode itself — for a
  * symlink, the link, never its target (the test "setxattr on a symlink to a file outside" pins that).
  * Host errors (ENODATA, ERANGE, ENOTSUP, EPERM...) go back as they are.
  *
@@ -33,13 +34,13 @@ export class Xattrs {
 
   async get(fd: number, name: Buffer): Promise<Uint8Array> {
     if (this.blocked(name)) throw new FuseError('ENOTSUP', 'POSIX ACLs are off');
-    const path = this.host.procPath(fd);
-    return this.fetch((buf) => this.host.sys.getxattr(path, name, buf));
+    const sys = this.host.sys;
+    return this.fetch((buf) => this.host.xattrCall(fd, (d, n) => sys.getxattrat(d, n, 0, name, buf), (p) => sys.getxattr(p, name, buf)));
   }
 
   async list(fd: number): Promise<Uint8Array> {
-    const path = this.host.procPath(fd);
-    const all = await this.fetch((buf) => this.host.sys.listxattr(path, buf));
+    const sys = this.host.sys;
+    const all = await this.fetch((buf) => this.host.xattrCall(fd, (d, n) => sys.listxattrat(d, n, 0, buf), (p) => sys.listxattr(p, buf)));
     if (this.acls()) return all;
     const keep: Uint8Array[] = [];
     let start = 0;
@@ -54,18 +55,19 @@ export class Xattrs {
 
   async set(fd: number, name: Buffer, value: Buffer, flags: number, setxattrFlags: number): Promise<void> {
     if (this.blocked(name)) throw new FuseError('ENOTSUP', 'POSIX ACLs are off');
-    const path = this.host.procPath(fd);
     if (setxattrFlags & FUSE_SETXATTR_ACL_KILL_SGID && ACL_ACCESS.equals(name)) {
       // The guest's chmod-like ACL change must drop setgid as chmod would (the caller is not in the group).
       const st = await this.host.sys.statx(fd, '', native.AT_EMPTY_PATH | native.AT_SYMLINK_NOFOLLOW, native.STATX_MODE);
       if (st.mode & native.S_ISGID) await this.host.sys.fchmodat(this.host.procSelfFd, this.host.procName(fd), st.mode & 0o7777 & ~native.S_ISGID);
     }
-    await this.host.sys.setxattr(path, name, value, flags);
+    const sys = this.host.sys;
+    await this.host.xattrCall(fd, (d, n) => sys.setxattrat(d, n, 0, name, value, flags), (p) => sys.setxattr(p, name, value, flags));
   }
 
   async remove(fd: number, name: Buffer): Promise<void> {
     if (this.blocked(name)) throw new FuseError('ENOTSUP', 'POSIX ACLs are off');
-    await this.host.sys.removexattr(this.host.procPath(fd), name);
+    const sys = this.host.sys;
+    await this.host.xattrCall(fd, (d, n) => sys.removexattrat(d, n, 0, name), (p) => sys.removexattr(p, name));
   }
 
   /** Read a value of unknown size: a first guess, then probe and retry while it keeps growing. */

@@ -155,6 +155,32 @@ rootTest('--sandbox=namespace with --modcaps=+sys_admin keeps CAP_SYS_ADMIN: tru
   }
 });
 
+rootTest('--sandbox=chroot: the daemon\'s root is the shared directory, capabilities dropped, files and xattrs (file and symlink, through the *xattrat calls) work', async (t) => {
+  const share = tmpDir('vfs-sbxch-');
+  fs.writeFileSync(path.join(share, 'before.txt'), 'from the host\n');
+  const d = await spawnDaemon({ sharedDir: share, args: ['--sandbox=chroot', '--xattr', '--log-level=info'] });
+  try {
+    await d.waitForLog(/sandbox: chroot/);
+    const pid = d.proc.pid!;
+    t.is(fs.realpathSync(`/proc/${pid}/root`), fs.realpathSync(share));
+    t.is(fs.readlinkSync(`/proc/${pid}/ns/mnt`), fs.readlinkSync('/proc/self/ns/mnt'), 'no namespace in chroot mode');
+    const { fe, c } = await connect(d);
+    await exercise(c, share);
+    t.is(threadCaps(pid)[0], keptCapabilities({ fileHandles: true }).mask);
+    await fe.close();
+    t.is(await d.exited, 0);
+    t.false(fs.existsSync(d.socketPath), 'socket removed from inside the chroot');
+  } finally {
+    await d.stop('SIGKILL');
+  }
+});
+
+test('--take-over with --sandbox=chroot is a usage error (the successor\'s workers would keep the host root)', async (t) => {
+  const d = await spawnDaemon({ sharedDir: tmpDir('vfs-sbxt-'), waitForSocket: false, args: ['--sandbox=chroot', '--upgrade-socket', '/tmp/nonexistent-upgrade.sock', '--take-over'] });
+  t.is(await d.exited, 2);
+  t.regex(d.log(), /--take-over cannot be combined with --sandbox=chroot/);
+});
+
 rootTest('a second run that claims a new namespace but shares ours refuses to mount anything', async (t) => {
   const share = tmpDir('vfs-sbxr-');
   const sock = path.join(tmpDir('vfs-sbxrs-'), 's.sock');
