@@ -6,8 +6,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import type { LogLevel } from '../log.js';
+import { which } from '../which.js';
 
 const LOG_DAEMON = 3;
 const SEVERITY: Record<LogLevel, number> = { off: 7, error: 3, warn: 4, info: 6, debug: 7, trace: 7 };
@@ -17,25 +17,12 @@ export interface SyslogSink {
   close(): void;
 }
 
-function onPath(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
-    const p = path.join(dir || '.', cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-}
-
 /**
  * Start the logger child. Returns undefined (the caller keeps stderr and warns) when logger(1) is
  * not installed or there is no /dev/log. `socket` overrides /dev/log (tests).
  */
 export function startSyslog(opts: { tag?: string; socket?: string; fallback?: (line: string) => void } = {}): SyslogSink | undefined {
-  const bin = onPath('logger');
+  const bin = which('logger');
   // Without a syslog socket logger exits at once and the first lines would be lost in its pipe.
   if (bin === undefined || !fs.existsSync(opts.socket ?? '/dev/log')) return undefined;
   const fallback = opts.fallback ?? ((line: string) => process.stderr.write(line + '\n'));

@@ -29,6 +29,7 @@ import { openatSync } from '../native/fs.js';
 import { AT_FDCWD, O_DIRECTORY, O_PATH } from '../native/fs-constants.js';
 import { capabilityNames, keptCapabilities } from './capabilities.js';
 import { logger } from '../log.js';
+import { which } from '../which.js';
 import type { SandboxMode } from './mode.js';
 
 const log = logger('sandbox');
@@ -69,19 +70,6 @@ function hasCap(bit: number): boolean {
   return ((native.capget()[0] >> BigInt(bit)) & 1n) === 1n;
 }
 
-function findExecutable(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin:/usr/sbin:/sbin').split(':').concat(['/usr/bin', '/bin'])) {
-    const p = path.join(dir || '.', name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-}
-
 /** Our command (bin/virtiofsd-ts), which step 1 re-executes. */
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/virtiofsd-ts');
 
@@ -97,7 +85,7 @@ export function reexecInMountNamespace(keepFds: number[] = []): never {
   if (script !== fs.realpathSync(BIN)) {
     throw new SandboxError('SANDBOX_NOT_COMMAND', `--sandbox=namespace re-executes the virtiofsd-ts command (${BIN}), but this process runs ${script ?? 'no script'}; use --sandbox=none when embedding`);
   }
-  const unshare = findExecutable('unshare');
+  const unshare = which('unshare');
   if (unshare === undefined) {
     throw new SandboxError('SANDBOX_NO_UNSHARE', '--sandbox=namespace needs unshare(1) from util-linux on PATH; use --sandbox=chroot or --sandbox=none');
   }
