@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -202,6 +204,22 @@ static napi_value js_unlinkat_sync(napi_env env, napi_callback_info info) {
   return vfs_undefined(env);
 }
 
+/* seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, program): every thread gets the filter
+ * (and no_new_privs). `program` is a struct sock_filter array. */
+static napi_value js_seccomp_filter(napi_env env, napi_callback_info info) {
+  VFS_ARGS(1);
+  void *data;
+  size_t len;
+  if (!vfs_arg_bytes(env, argv[0], &data, &len)) return NULL;
+  if (len == 0 || len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+    return vfs_throw_arg(env, "expected a struct sock_filter array");
+  struct sock_fprog prog = {.len = (unsigned short)(len / sizeof(struct sock_filter)), .filter = data};
+  long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+  if (r < 0) return vfs_throw_errno(env, errno, "seccomp");
+  if (r > 0) return vfs_throw_errno(env, EAGAIN, "seccomp (a thread could not be synchronised)");
+  return vfs_undefined(env);
+}
+
 void vfs_register_sandbox(napi_env env, napi_value exports) {
   static const vfs_export list[] = {
     {"execve", js_execve},
@@ -216,6 +234,7 @@ void vfs_register_sandbox(napi_env env, napi_value exports) {
     {"dup3", js_dup3},
     {"unlinkatSync", js_unlinkat_sync},
     {"setFdFlags", js_set_fd_flags},
+    {"seccompFilter", js_seccomp_filter},
     {NULL, NULL},
   };
   vfs_register(env, exports, list);

@@ -17,6 +17,7 @@ import type { Backend } from '../vhost-user/backend.js';
 import { attachMetrics, startSyslog, type MetricsEndpoint } from '../metrics/index.js';
 import { SandboxError, enterSandbox, inOwnMountNamespace, reexecInMountNamespace, type HostFds } from '../sandbox/sandbox.js';
 import { pinForRemoval, removePath } from '../sandbox/host-paths.js';
+import { installSeccomp } from '../sandbox/seccomp.js';
 
 const log = logger('main');
 
@@ -65,7 +66,6 @@ async function run(o: Options): Promise<number> {
   if (syslog !== undefined) configureLog({ sink: syslog.sink });
   else if (o.syslog) log.warn('--syslog: logger(1) (bsdutils) or /dev/log not found: logging to stderr');
   if (o.uidMap.length > 0 || o.gidMap.length > 0) log.warn('--uid-map/--gid-map are not implemented (no user-namespace sandbox): guest ids are host ids');
-  if (o.seccomp !== 'none') log.warn(`--seccomp=${o.seccomp} is not implemented: running without a seccomp filter`);
   let server;
   let hostFds: HostFds;
   try {
@@ -108,6 +108,8 @@ async function run(o: Options): Promise<number> {
   }
   try {
     enterSandbox({ mode: o.sandbox, sharedDir: o.sharedDir, fds: hostFds, fileHandles: o.inodeFileHandles !== 'never', modcaps: o.modcaps });
+    installSeccomp(o.seccomp);
+    if (o.seccomp !== 'none') log.info(`seccomp filter installed on every thread (denied calls: ${o.seccomp})`);
   } catch (e) {
     log.error(`${(e as SandboxError).code ?? ''} ${(e as Error).message}`.trim());
     await daemon.stop();

@@ -9,6 +9,7 @@ import { isLoopback } from '../metrics/http.js';
 import type { MigrationOptions } from '../migration/migratable.js';
 import { defaultSandbox, type SandboxMode } from '../sandbox/mode.js';
 import { parseModcaps } from '../sandbox/capabilities.js';
+import type { SeccompMode } from '../sandbox/seccomp.js';
 import { DEFAULT_MAX_HANDLES, DEFAULT_MAX_INODES } from '../passthrough/options.js';
 
 export type CacheMode = 'auto' | 'always' | 'never' | 'metadata';
@@ -46,7 +47,8 @@ export interface Options {
   sandbox: SandboxMode;
   /** --modcaps: capabilities added to (+name) or removed from (-name) the set the sandbox keeps. */
   modcaps?: string;
-  seccomp: string;
+  /** --seccomp: the deny-list filter's action (default kill when sandboxed, none otherwise). */
+  seccomp: SeccompMode;
   migration: MigrationOptions;
   /** --upgrade-socket: where this daemon waits for a successor (and, with --take-over, finds its predecessor). */
   upgradeSocket?: string;
@@ -120,7 +122,9 @@ Runtime:
   --modcaps LIST            capabilities to keep (+name) or drop (-name) besides the default set
                             (chown, dac_override, fowner, fsetid, setgid, setuid, mknod, setfcap,
                             and dac_read_search with file handles), e.g. --modcaps=+sys_admin:-mknod
-  --seccomp MODE            accepted for compatibility; not implemented
+  --seccomp MODE            kill | log | trap | none: a seccomp filter on every thread that denies
+                            mounts, namespaces, exec, ptrace, module and key calls (default kill
+                            with a sandbox, none without)
   --print-capabilities      print the vhost-user.json capabilities libvirt reads, and exit
   -V, --version             print the version and exit
   -h, --help                print this help and exit
@@ -240,6 +244,7 @@ export function parseOptions(argv: string[]): Parsed {
 
   if (v['take-over'] && v['upgrade-socket'] === undefined) throw new UsageError('--take-over needs --upgrade-socket PATH (the running daemon\'s)');
   if (v['upgrade-socket'] !== undefined && Buffer.byteLength(v['upgrade-socket']) > 107) throw new UsageError('--upgrade-socket: path longer than 107 bytes');
+  const sandbox = oneOf('--sandbox', v.sandbox ?? str('sandbox') ?? defaultSandbox(), ['namespace', 'chroot', 'none'] as const);
   const options: Options = {
     socketPath: v['socket-path'],
     fd,
@@ -266,9 +271,9 @@ export function parseOptions(argv: string[]): Parsed {
     persistent: v.persistent ?? false,
     pidFile: v['pid-file'],
     requestQueues: v['max-request-queues'] !== undefined ? int('--max-request-queues', v['max-request-queues'], 1, 254) : 16,
-    sandbox: oneOf('--sandbox', v.sandbox ?? str('sandbox') ?? defaultSandbox(), ['namespace', 'chroot', 'none'] as const),
+    sandbox,
     modcaps: v.modcaps !== undefined ? modcaps(v.modcaps) : undefined,
-    seccomp: oneOf('--seccomp', v.seccomp ?? 'none', ['none', 'kill', 'log', 'trap'] as const),
+    seccomp: oneOf('--seccomp', v.seccomp ?? (sandbox === 'none' ? 'none' : 'kill'), ['none', 'kill', 'log', 'trap'] as const),
     upgradeSocket: v['upgrade-socket'],
     takeOver: v['take-over'] ?? false,
     migration: {

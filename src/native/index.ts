@@ -67,6 +67,7 @@ interface Addon {
   dup3(oldfd: number, newfd: number, flags: number): void;
   unlinkatSync(dirfd: number, name: string, flags: number): void;
   setFdFlags(fd: number, flags: number): void;
+  seccompFilter(program: Uint8Array): void;
 }
 
 function load(): Addon {
@@ -151,6 +152,8 @@ export const dup3 = addon.dup3;
 export const unlinkatSync = addon.unlinkatSync;
 /** fcntl(F_SETFD): 0 clears FD_CLOEXEC. */
 export const setFdFlags = addon.setFdFlags;
+/** Install a seccomp filter (struct sock_filter array) on every thread of the process (TSYNC). */
+export const seccompFilter = addon.seccompFilter;
 
 /** Type guard for errors thrown by the shims (and by Node's fs, which uses the same shape). */
 export function isErrno(e: unknown, code?: string): e is NativeError {

@@ -101,6 +101,9 @@ rootTest('--sandbox=namespace: root is {proc, shared}, own mount namespace, kept
     // existed before our code ran (V8's) keep theirs, and serving did not add any such thread.
     t.true(caps.filter((x) => x === kept).length >= 2, `threads with the kept set: ${caps.map((x) => x.toString(16)).join(' ')}`);
     t.true(caps.filter((x) => x !== kept).length <= fullBefore);
+    // The default --seccomp=kill filter is on every thread, V8's included (TSYNC).
+    const seccomp = fs.readdirSync(`/proc/${pid}/task`).map((tid) => /Seccomp:\s*(\d)/.exec(fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1]);
+    t.deepEqual([...new Set(seccomp)], ['2']);
     await fe.close();
     t.is(await d.stop('SIGTERM'), 0);
     t.false(fs.existsSync(d.socketPath), 'socket removed from inside the sandbox');
