@@ -148,6 +148,7 @@ static napi_value init(napi_env env, napi_value exports) {
   vfs_register_sock(env, exports);
   vfs_register_fs(env, exports);
   vfs_register_sandbox(env, exports);
+  vfs_register_bus(env, exports);
   return exports;
 }
 

@@ -40,6 +40,9 @@ void vfs_register_mem(napi_env env, napi_value exports);
 void vfs_register_fd(napi_env env, napi_value exports);
 void vfs_register_sock(napi_env env, napi_value exports);
 void vfs_register_fs(napi_env env, napi_value exports); /* exports.fs: async filesystem syscalls */
+void vfs_register_bus(napi_env env, napi_value exports); /* SIGBUS on guest memory (bus.c) */
+void vfs_bus_track(void *addr, size_t len);   /* a guest memory mapping the SIGBUS handler may rescue */
+void vfs_bus_untrack(void *addr);             /* before it is unmapped */
 void vfs_register_sandbox(napi_env env, napi_value exports); /* mount, pivot_root, capabilities, execve */
 
 #endif

@@ -47,6 +47,7 @@ static void finalize(napi_env env, void *data, void *hint) {
   mapping *m = hint;
   if (!m->unmapped) {
     drop(m);
+    vfs_bus_untrack(m->addr);
     munmap(m->addr, m->len);
   }
   free(m);
@@ -69,6 +70,7 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   m->addr = addr;
   m->len = (size_t)len;
   m->unmapped = false;
+  vfs_bus_track(addr, (size_t)len);
   m->next = live;
   live = m;
   napi_value ab;
@@ -76,6 +78,7 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
     /* Node may already have run the finalizer (which unmaps and frees); only clean up what is left. */
     mapping *left = take(addr);
     if (left != NULL) {
+      vfs_bus_untrack(left->addr);
       munmap(left->addr, left->len);
       free(left);
     }
@@ -101,6 +104,7 @@ static napi_value js_munmap(napi_env env, napi_callback_info info) {
   size_t n = m->len;
   m->unmapped = true;
   napi_detach_arraybuffer(env, argv[0]);
+  vfs_bus_untrack(addr);
   int r = munmap(addr, n);
   int err = errno;
   if (r != 0) return vfs_throw_errno(env, err, "munmap");

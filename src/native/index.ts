@@ -68,6 +68,8 @@ interface Addon {
   unlinkatSync(dirfd: number, name: string, flags: number): void;
   setFdFlags(fd: number, flags: number): void;
   seccompFilter(program: Uint8Array): void;
+  busFaultFd(): number;
+  busFaults(): [bigint, bigint];
 }
 
 function load(): Addon {
@@ -152,6 +154,10 @@ export const dup3 = addon.dup3;
 export const unlinkatSync = addon.unlinkatSync;
 /** fcntl(F_SETFD): 0 clears FD_CLOEXEC. */
 export const setFdFlags = addon.setFdFlags;
+/** The eventfd native/bus.c signals when it rescued a SIGBUS on guest memory (watch it readable). */
+export const busFaultFd = addon.busFaultFd;
+/** [rescued SIGBUS faults so far, the last faulting address]. */
+export const busFaults = addon.busFaults;
 /** Install a seccomp filter (struct sock_filter array) on every thread of the process (TSYNC). */
 export const seccompFilter = addon.seccompFilter;
 

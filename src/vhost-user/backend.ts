@@ -13,6 +13,7 @@ import { FrontendReq as R, VhostUserProtocolFeature as PF } from '../../protocol
 import { validQueueSize } from '../../protocol/virtio.js';
 import { GuestMemory, type RegionDescription } from '../memory/guest-memory.js';
 import { DirtyLog } from '../memory/dirty-log.js';
+import { onGuestMemoryFault } from '../memory/bus-faults.js';
 import { readAllAndClose, writeAllAndClose } from '../migration/pipe.js';
 import { Connection, type Message } from './connection.js';
 import { Vring } from './vring.js';
@@ -107,7 +108,15 @@ export class Backend {
       },
     };
     this.conn = new Connection(fd, (m) => this.onMessage(m), suspended);
+    // A front-end that shrinks a memory fd after sharing it: the access past the end was rescued
+    // (native/bus.c); this connection's memory can no longer be trusted, so it ends here.
+    this.unwatchFaults = onGuestMemoryFault((addr) => {
+      this.conn.close(new BackendError('MEM_SHRUNK', `guest memory at 0x${addr.toString(16)} is gone (SIGBUS): the front-end shrank a memory fd it shared; dropping the connection`, true));
+    });
+    void this.conn.done.then(() => this.unwatchFaults());
   }
+
+  private readonly unwatchFaults: () => void;
 
   offeredFeatures(): bigint {
     return TRANSPORT_FEATURES | this.device.deviceFeatures;
