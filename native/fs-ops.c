@@ -221,11 +221,17 @@ static void x_open_stat(fsreq *r) {
   r->ret = fd;
 }
 
-/* Names packed as NUL-terminated strings, `count` of them, in the 'b' buffer: a record per name. */
-#define STATX_NAMES_REC (sizeof(struct statx) + 8) /* struct statx, then the errno (i32) */
+/* Names packed as NUL-terminated strings, `count` of them, in the 'b' buffer: a record per name,
+ * struct statx, statx's errno (i32), name_to_handle_at's errno (i32), the mount id (u64), the handle
+ * (struct file_handle, FS_HANDLE_MAX bytes of f_handle). */
+#define STATX_NAMES_REC (sizeof(struct statx) + 16 + 8 + FS_HANDLE_MAX)
 #define STATX_NAMES_MAX 4096
 
-/* statxNames(dirfd, names, count, flags, mask): statx(dirfd, name, flags, mask) for each name. */
+/*
+ * statxNames(dirfd, names, count, flags, mask, handleFlags): statx(dirfd, name, flags, mask) for each
+ * name, and when handleFlags >= 0 and statx worked, name_to_handle_at(dirfd, name, handleFlags) too
+ * (no fd is opened either way).
+ */
 static void x_statx_names(fsreq *r) {
   uint32_t n = FS_U(1);
   if (n > STATX_NAMES_MAX) { r->ret = -1; r->err = EINVAL; return; }
@@ -239,6 +245,83 @@ static void x_statx_names(fsreq *r) {
     unsigned char *rec = out + (size_t)i * STATX_NAMES_REC;
     int32_t e = statx(FS_I(0), p, FS_I(2), FS_U(3), (struct statx *)rec) < 0 ? errno : 0;
     memcpy(rec + sizeof(struct statx), &e, sizeof e);
+    if (e == 0 && FS_I(4) >= 0) {
+      unsigned char *fh = rec + sizeof(struct statx) + 16;
+      uint32_t hb = FS_HANDLE_MAX;
+      memcpy(fh, &hb, sizeof hb);
+      uint64_t mnt = 0;
+      int32_t he = name_to_handle_at(FS_I(0), p, (struct file_handle *)fh, (int *)&mnt, FS_I(4)) < 0 ? errno : 0;
+      memcpy(rec + sizeof(struct statx) + 4, &he, sizeof he);
+      memcpy(rec + sizeof(struct statx) + 8, &mnt, sizeof mnt);
+    }
+    p = nul + 1;
+  }
+  r->ret = n;
+}
+
+/* closeMany(fds): close(2) each fd of an Int32Array; ret = how many failed (the fds are gone anyway). */
+static void x_close_many(fsreq *r) {
+  const int32_t *fds = r->buf;
+  size_t n = r->len / sizeof *fds;
+  int64_t failed = 0;
+  for (size_t i = 0; i < n; i++)
+    if (close(fds[i]) < 0) failed++;
+  r->ret = failed;
+}
+
+/*
+ * openStatNames(dirfd, names, count, flags, resolve, mask, handleFlags): for each name, what
+ * openStat(dirfd, name, flags, 0, resolve, -1, mask, handleFlags) does (no creds, no procFd), in one
+ * job. A record per name: the fd (i32, -1 on failure), the errno (i32), then openStat's output.
+ */
+#define OPEN_NAMES_REC (8 + sizeof(open_stat_out))
+
+static void x_open_stat_names(fsreq *r) {
+  uint32_t n = FS_U(1);
+  if (n > STATX_NAMES_MAX) { r->ret = -1; r->err = EINVAL; return; }
+  unsigned char *out = calloc(n == 0 ? 1 : n, OPEN_NAMES_REC);
+  if (out == NULL) { r->ret = -1; r->err = ENOMEM; return; }
+  r->own = out;
+  const char *p = r->buf, *end = (const char *)r->buf + r->len;
+  for (uint32_t i = 0; i < n; i++) {
+    const char *nul = p < end ? memchr(p, 0, (size_t)(end - p)) : NULL;
+    if (nul == NULL) {
+      for (uint32_t j = 0; j < i; j++) { /* a bad buffer: undo, so no fd is left behind */
+        int32_t fd;
+        memcpy(&fd, out + (size_t)j * OPEN_NAMES_REC, sizeof fd);
+        if (fd >= 0) close(fd);
+      }
+      r->ret = -1;
+      r->err = EINVAL;
+      return;
+    }
+    unsigned char *rec = out + (size_t)i * OPEN_NAMES_REC;
+    open_stat_out *o = (open_stat_out *)(rec + 8);
+    int32_t fd;
+    if (FS_L(3) < 0) {
+      fd = openat(FS_I(0), p, FS_I(2) | O_CLOEXEC);
+    } else {
+      struct open_how how = {.flags = (uint64_t)(uint32_t)(FS_I(2) | O_CLOEXEC), .resolve = (uint64_t)FS_L(3)};
+#ifdef SYS_openat2
+      fd = (int32_t)syscall(SYS_openat2, FS_I(0), p, &how, sizeof how);
+#else
+      fd = -1;
+      errno = ENOSYS;
+#endif
+    }
+    int32_t e = 0;
+    if (fd < 0) {
+      e = errno;
+    } else if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, FS_U(4), &o->stx) < 0) {
+      e = errno;
+      close(fd);
+      fd = -1;
+    } else if (FS_I(5) >= 0) {
+      o->fh.handle_bytes = FS_HANDLE_MAX;
+      if (name_to_handle_at(fd, "", (struct file_handle *)&o->fh, (int *)&o->mnt, AT_EMPTY_PATH | FS_I(5)) < 0) o->handle_err = errno;
+    }
+    memcpy(rec, &fd, sizeof fd);
+    memcpy(rec + 4, &e, sizeof e);
     p = nul + 1;
   }
   r->ret = n;
@@ -299,6 +382,7 @@ static napi_value pack_open_stat(napi_env env, fsreq *r) {
   }
   return v;
 }
+static napi_value pack_open_names(napi_env env, fsreq *r) { return buffer_copy(env, r->own, (size_t)r->ret * OPEN_NAMES_REC); }
 static napi_value pack_statx_names(napi_env env, fsreq *r) { return buffer_copy(env, r->own, (size_t)r->ret * STATX_NAMES_REC); }
 
 /* ---- the table ---- */
@@ -316,13 +400,15 @@ static const fs_op ops[] = {
   ASYNC("nameToHandleAt", "name_to_handle_at", "ini", name_to_handle_at, pack_handle),
   ASYNC("close", "close", "i", close, fs_pack_void),
   ASYNC("openStat", "openat2", "iniuliui", open_stat, pack_open_stat),
+  ASYNC("openStatNames", "openat2", "ibuilui", open_stat_names, pack_open_names),
+  ASYNC("closeMany", "close", "b", close_many, fs_pack_int),
   ASYNC("dup", "fcntl", "i", dup, fs_pack_int),
   ASYNC("fcntlGetfl", "fcntl", "i", fcntl_getfl, fs_pack_int),
   ASYNC("fcntlSetfl", "fcntl", "ii", fcntl_setfl, fs_pack_void),
   /* attributes */
   ASYNC("statx", "statx", "iniu", statx, pack_statx),
   SYNC("statxSync", "statx", "iniu", statx, pack_statx),
-  ASYNC("statxNames", "statx", "ibuiu", statx_names, pack_statx_names),
+  ASYNC("statxNames", "statx", "ibuiui", statx_names, pack_statx_names),
   ASYNC("fstatfs", "fstatfs", "i", fstatfs, pack_statfs),
   ASYNC("fchmod", "fchmod", "iu", fchmod, fs_pack_void),
   ASYNC("fchmodat", "fchmodat", "inui", fchmodat, fs_pack_void),

@@ -164,6 +164,12 @@ export interface PoolStats {
   queued: number;
   /** Blocking waits in progress, each on its own thread. */
   waiters: number;
+  /** Idle workers woken for queued calls so far (process-wide). */
+  wakes: number;
+  /** Calls an idle worker took on its own because every awake worker was stuck for 1 ms. */
+  rescues: number;
+  /** Moving average of how long a call takes on a worker, in ns (what decides how many are woken). */
+  avgNs: number;
 }
 
 /** What openStat resolves to (see there). */
@@ -187,8 +193,8 @@ interface RawOpenStat {
   mountId?: bigint;
 }
 
-/** One statxNames result: the attributes, or the errno name statx failed with. */
-export type StatxOrError = Statx | { error: string };
+/** One statxNames result: the attributes (and with `handleFlags` the handle, or why none), or the errno name statx failed with. */
+export type StatxOrError = { st: Statx; handle?: FileHandle; handleError?: string } | { error: string };
 
 type Ctx = CallContext | undefined;
 interface FsAddon {
@@ -199,7 +205,9 @@ interface FsAddon {
   nameToHandleAt(dirfd: number, name: Name, flags: number, ctx: Ctx): Promise<FileHandle>;
   close(fd: number): Promise<void>;
   openStat(dirfd: number, name: Name, flags: number, mode: number, resolve: number | bigint, procFd: number, mask: number, handleFlags: number, ctx: Ctx): Promise<RawOpenStat>;
-  statxNames(dirfd: number, names: Bytes, count: number, flags: number, mask: number): Promise<Buffer>;
+  statxNames(dirfd: number, names: Bytes, count: number, flags: number, mask: number, handleFlags: number): Promise<Buffer>;
+  openStatNames(dirfd: number, names: Bytes, count: number, flags: number, resolve: number, mask: number, handleFlags: number): Promise<Buffer>;
+  closeMany(fds: Int32Array): Promise<number>;
   dup(fd: number): Promise<number>;
   fcntlGetfl(fd: number): Promise<number>;
   fcntlSetfl(fd: number, flags: number): Promise<void>;
@@ -443,15 +451,8 @@ export async function openStat(
   return out;
 }
 
-/** Bytes per statxNames record: struct statx (256), then the errno as an i32 (0: ok), padded. */
-const STATX_NAMES_REC = 264;
-
-/**
- * statx(dirfd, name, flags, mask) for each of `names` in one pool job (at most 4096 names, none with
- * a NUL). Each result is the attributes or {error: errno name}; the call itself rejects only when it
- * could not run (EINVAL, ENOMEM).
- */
-export async function statxNames(dirfd: number, names: readonly Uint8Array[], flags: number, mask = STATX_DEFAULT): Promise<StatxOrError[]> {
+/** Pack names as NUL-terminated strings, back to back (what the *Names calls take). */
+function packNames(names: readonly Uint8Array[]): Buffer {
   let size = 0;
   for (const n of names) size += n.length + 1;
   const packed = Buffer.allocUnsafe(size);
@@ -462,12 +463,74 @@ export async function statxNames(dirfd: number, names: readonly Uint8Array[], fl
     packed[p + n.length] = 0;
     p += n.length + 1;
   }
-  const raw = await fs.statxNames(dirfd, packed, names.length, flags, mask);
+  return packed;
+}
+
+/** Bytes per openStatNames record: fd (i32), errno (i32), then statx (256), path fd, handle errno, mount id, struct file_handle. */
+const OPEN_NAMES_REC = 8 + 256 + 16 + 8 + 128;
+
+/** One openStatNames result: what openStat gives (pathFd is -1), or {error: errno name}. */
+export type OpenStatOrError = OpenStat | { error: string };
+
+/**
+ * openStat(dirfd, name, how, {mask, handleFlags}) for each of `names`, as the process, in one pool job
+ * (at most 4096 names). Every fd in the results is the caller's; a failed name has no fd.
+ */
+export async function openStatNames(dirfd: number, names: readonly Uint8Array[], how: { flags: number; resolve: number }, o: { mask?: number; handleFlags?: number } = {}): Promise<OpenStatOrError[]> {
+  const handleFlags = o.handleFlags ?? -1;
+  const raw = await fs.openStatNames(dirfd, packNames(names), names.length, how.flags, how.resolve, o.mask ?? STATX_DEFAULT, handleFlags);
+  const out: OpenStatOrError[] = [];
+  for (let i = 0; i < names.length; i++) {
+    const rec = raw.subarray(i * OPEN_NAMES_REC, (i + 1) * OPEN_NAMES_REC);
+    const v = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
+    const fd = v.getInt32(0, LE);
+    if (fd < 0) {
+      out.push({ error: nameOfErrno(v.getInt32(4, LE)) });
+      continue;
+    }
+    const r: OpenStat = { fd, pathFd: -1, statx: decodeStatx(rec.subarray(8, 264)) };
+    if (handleFlags >= 0) {
+      const he = v.getInt32(268, LE);
+      if (he !== 0) r.handleError = nameOfErrno(he);
+      else r.handle = { handle: Buffer.from(rec.subarray(280, 280 + 8 + v.getUint32(280, LE))), mountId: v.getBigUint64(272, LE) };
+    }
+    out.push(r);
+  }
+  return out;
+}
+
+/** close(2) every fd in one pool job; resolves to how many closes failed (the fds are gone anyway). */
+export function closeMany(fds: readonly number[]): Promise<number> {
+  return fs.closeMany(Int32Array.from(fds));
+}
+
+/** Bytes per statxNames record: struct statx, statx's errno (i32), the handle's errno (i32), mount id (u64), struct file_handle (8 + 128). */
+const STATX_NAMES_REC = 256 + 16 + 8 + 128;
+
+/**
+ * statx(dirfd, name, flags, mask) for each of `names` in one pool job (at most 4096 names, none with
+ * a NUL), and with `handleFlags` name_to_handle_at(dirfd, name, handleFlags) of each name statx
+ * found. Each result is the attributes (and handle) or {error: errno name}; the call itself rejects
+ * only when it could not run (EINVAL, ENOMEM). No fd is opened.
+ */
+export async function statxNames(dirfd: number, names: readonly Uint8Array[], flags: number, mask = STATX_DEFAULT, handleFlags?: number): Promise<StatxOrError[]> {
+  const raw = await fs.statxNames(dirfd, packNames(names), names.length, flags, mask, handleFlags ?? -1);
   const out: StatxOrError[] = [];
   for (let i = 0; i < names.length; i++) {
     const rec = raw.subarray(i * STATX_NAMES_REC, (i + 1) * STATX_NAMES_REC);
-    const e = LE ? rec.readInt32LE(256) : rec.readInt32BE(256);
-    out.push(e === 0 ? decodeStatx(rec.subarray(0, 256)) : { error: nameOfErrno(e) });
+    const v = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
+    const e = v.getInt32(256, LE);
+    if (e !== 0) {
+      out.push({ error: nameOfErrno(e) });
+      continue;
+    }
+    const r: StatxOrError = { st: decodeStatx(rec.subarray(0, 256)) };
+    if (handleFlags !== undefined && handleFlags >= 0) {
+      const he = v.getInt32(260, LE);
+      if (he !== 0) r.handleError = nameOfErrno(he);
+      else r.handle = { handle: Buffer.from(rec.subarray(272, 272 + 8 + v.getUint32(272, LE))), mountId: v.getBigUint64(264, LE) };
+    }
+    out.push(r);
   }
   return out;
 }

@@ -145,9 +145,35 @@ class MountFds {
   }
 }
 
-/** Close an fd we own; a failure (EIO from a flush on close) is logged, never thrown. Resolves when closed. */
+/** fds given to closeLogged in this turn of the event loop, per Sys: closed together, in one pool job. */
+const closing = new Map<Sys, { fds: number[]; done: Promise<void> }>();
+
+/**
+ * Close an fd we own; a failure (EIO from a flush on close) is logged, never thrown. Resolves when
+ * closed. The fds given in one turn of the event loop are closed by one closeMany job at its end
+ * (a READDIRPLUS page or a burst of FORGETs can give dozens), so the caller must not use `fd` any more.
+ */
 export function closeLogged(sys: Sys, fd: number): Promise<void> {
-  return sys.close(fd).catch((e: unknown) => log.warn(`close(${fd}) failed: ${(e as Error).message}`));
+  let batch = closing.get(sys);
+  if (batch === undefined) {
+    const fds: number[] = [];
+    const done = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        closing.delete(sys);
+        sys
+          .closeMany(fds)
+          .then(
+            (failed) => void (failed > 0 && log.warn(`${failed} of the closes of fds ${fds.join(', ')} failed`)),
+            (e: unknown) => log.warn(`closing fds ${fds.join(', ')} failed: ${(e as Error).message}`),
+          )
+          .finally(resolve);
+      }),
+    );
+    batch = { fds, done };
+    closing.set(sys, batch);
+  }
+  batch.fds.push(fd);
+  return batch.done;
 }
 
 export class InodeStore {
@@ -342,16 +368,20 @@ export class InodeStore {
   /**
    * The inode with the ids `st` reports, if one is held alive (so those ids cannot name another file):
    * an O_PATH-backed inode (the root always is), whatever the handle mode, or a handle-backed one
-   * whose fd is cached. Undefined means "maybe unknown": a handle-backed inode without a cached fd is
-   * only found by its handle (resolve()).
+   * whose fd is cached. A handle-backed inode without a cached fd is found by `handle` (taken from
+   * the same name just after the statx), and only if its ids agree with `st` (so the name was not
+   * switched to another file in between). Undefined means "maybe unknown": resolve() decides.
    */
-  known(st: native.Statx): Inode | undefined {
+  known(st: native.Statx, handle?: native.FileHandle): Inode | undefined {
     const key = idsKey(idsOf(st));
     const held = this.byIds.get(key);
     if (held !== undefined && !held.removed) return held;
     const cached = this.fdCache.byIds(key);
     if (cached !== undefined && !cached.removed) return cached;
-    return undefined;
+    if (handle === undefined || this.handles === 'never') return undefined;
+    const byHandle = this.byHandle.get(handleKey(handle.mountId, handle.handle));
+    if (byHandle === undefined || byHandle.removed || idsKey(byHandle.ids) !== key) return undefined;
+    return byHandle;
   }
 
   /**
@@ -498,7 +528,7 @@ export class InodeStore {
   /** What name_to_handle_at gave (here or in a compound call), under the handle mode's rules. */
   private takeHandle(made: MadeHandle, st: native.Statx): HostHandle | undefined {
     const h = made.handle;
-    if (h !== undefined) return { bytes: h.handle, mountId: h.mountId, key: `${h.mountId}:${h.handle.toString('hex')}` };
+    if (h !== undefined) return { bytes: h.handle, mountId: h.mountId, key: handleKey(h.mountId, h.handle) };
     const code = made.handleError;
     if (code !== 'EOPNOTSUPP' && code !== 'ENOTSUP' && code !== 'EOVERFLOW') {
       throw made.cause ?? Object.assign(new Error(`name_to_handle_at: ${code}`), { code, syscall: 'name_to_handle_at' });
@@ -522,6 +552,8 @@ export class InodeStore {
     }
   }
 }
+
+const handleKey = (mountId: bigint, bytes: Buffer): string => `${mountId}:${bytes.toString('hex')}`;
 
 export function idsOf(st: native.Statx): InodeIds {
   return { dev: st.dev, mntId: st.mntId, ino: st.ino };

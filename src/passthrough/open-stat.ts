@@ -54,4 +54,26 @@ export class ChildOpener {
     }
     return { fd: r.fd, pathFd: r.pathFd, st: r.statx, handle: r.handle, handleError: r.handleError };
   }
+
+  /**
+   * open() of several components of `dirfd` (as the process, no viaProc) in one pool job. Each result
+   * is the opened child or the error its open or statx failed with.
+   */
+  async openMany(dirfd: number, names: readonly Uint8Array[], flags: number, o: { handle?: boolean } = {}): Promise<Array<OpenedChild | Error>> {
+    const f = flags | native.O_NOFOLLOW;
+    const opts = { mask: LOOKUP_MASK, handleFlags: o.handle ? 0 : undefined };
+    let rs = await this.sys.openStatNames(dirfd, names, { flags: f, resolve: this.openat2 ? RESOLVE : -1 }, opts);
+    if (this.openat2 && rs.some((r) => 'error' in r && r.error === 'ENOSYS')) {
+      this.openat2 = false;
+      const again = rs.map((r, i) => ('error' in r && r.error === 'ENOSYS' ? i : -1)).filter((i) => i >= 0);
+      const redo = await this.sys.openStatNames(dirfd, again.map((i) => names[i]!), { flags: f, resolve: -1 }, opts);
+      rs = rs.slice();
+      again.forEach((i, k) => (rs[i] = redo[k]!));
+    }
+    return rs.map((r) =>
+      'error' in r
+        ? Object.assign(new Error(`openat2: ${r.error}`), { code: r.error, syscall: 'openat2' })
+        : { fd: r.fd, pathFd: -1, st: r.statx, handle: r.handle, handleError: r.handleError },
+    );
+  }
 }

@@ -635,34 +635,46 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
 
   /**
    * Look up several names of one directory (READDIRPLUS), each with one new reference: one statxNames
-   * job for all, then one openStat job per name whose inode we do not hold, all at once. "." and ".."
+   * job for all, then one openStatNames job for the names whose inode we do not hold. "." and ".."
    * are not looked up ('dot'); a failed lookup is its error, in place.
    */
   private async lookupBatch(parent: Inode, dirFd: number, names: Uint8Array[]): Promise<Array<Entry | Error | 'dot'>> {
     const idx = names.flatMap((nm, i) => (isDotOrDotDot(nm) ? [] : [i]));
     const out: Array<Entry | Error | 'dot' | undefined> = names.map((nm) => (isDotOrDotDot(nm) ? 'dot' : undefined));
     if (idx.length === 0) return out as Array<Entry | Error | 'dot'>;
-    const sts = await this.sys.statxNames(dirFd, idx.map((i) => names[i]!), AT_NAME, LOOKUP_MASK);
-    const news: Promise<void>[] = [];
+    const handleFlags = this.inodes.handles !== 'never' ? 0 : undefined;
+    const sts = await this.sys.statxNames(dirFd, idx.map((i) => names[i]!), AT_NAME, LOOKUP_MASK, handleFlags);
+    const unknown: number[] = [];
     idx.forEach((i, k) => {
-      const st = sts[k]!;
-      if ('error' in st) {
-        out[i] = Object.assign(new Error(`statx: ${st.error}`), { code: st.error });
+      const r = sts[k]!;
+      if ('error' in r) {
+        out[i] = Object.assign(new Error(`statx: ${r.error}`), { code: r.error, syscall: 'statx' });
         return;
       }
-      const known = this.inodes.known(st);
+      const known = this.inodes.known(r.st, r.handle);
       if (known !== undefined) {
-        out[i] = this.entry(this.inodes.ref(known), st, this.submountFlag(parent, known, st));
+        out[i] = this.entry(this.inodes.ref(known), r.st, this.submountFlag(parent, known, r.st));
         return;
       }
-      news.push(
-        this.lookupNew(parent, dirFd, names[i]!).then(
-          (e) => void (out[i] = e),
-          (e: unknown) => void (out[i] = e instanceof Error ? e : new Error(String(e))),
-        ),
-      );
+      unknown.push(i);
     });
-    await Promise.all(news);
+    if (unknown.length > 0) {
+      // Names not held yet: open, stat and get the handle of all of them in one more job, then resolve each.
+      const handles = this.inodes.handles !== 'never';
+      const opened = await this.opener.openMany(dirFd, unknown.map((i) => names[i]!), native.O_PATH, { handle: handles });
+      await Promise.all(
+        opened.map(async (c, k) => {
+          const i = unknown[k]!;
+          if (c instanceof Error) return void (out[i] = c);
+          try {
+            const inode = await this.inodes.resolve(c.fd, c.st, handles ? c : undefined);
+            out[i] = this.entry(inode, c.st, this.submountFlag(parent, inode, c.st));
+          } catch (e) {
+            out[i] = e instanceof Error ? e : new Error(String(e));
+          }
+        }),
+      );
+    }
     return out as Array<Entry | Error | 'dot'>;
   }
 
@@ -751,9 +763,10 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     // Usually the guest looks up a name whose inode we hold (its dentry timed out): one statx of the
     // name finds it by ids, with no fd opened and closed. statx of one component without following a
     // symlink or an automount reaches what the confined O_PATH open would.
-    const st = await this.sys.statx(parentFd, child, AT_NAME, LOOKUP_MASK);
-    const known = this.inodes.known(st);
-    if (known !== undefined) return this.entry(this.inodes.ref(known), st, this.submountFlag(parent, known, st));
+    const r = (await this.sys.statxNames(parentFd, [child], AT_NAME, LOOKUP_MASK, this.inodes.handles !== 'never' ? 0 : undefined))[0]!;
+    if ('error' in r) throw Object.assign(new Error(`statx: ${r.error}`), { code: r.error, syscall: 'statx' });
+    const known = this.inodes.known(r.st, r.handle);
+    if (known !== undefined) return this.entry(this.inodes.ref(known), r.st, this.submountFlag(parent, known, r.st));
     return this.lookupNew(parent, parentFd, child);
   }
 
