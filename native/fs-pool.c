@@ -66,8 +66,13 @@ struct fsport {
   atomic_int posting;    /* threads between checking `closed` and their uv_async_send */
   atomic_bool closed;    /* env torn down: finished requests are dropped */
   int64_t inflight;      /* JS thread only */
+  bool wake_due;         /* JS thread only: calls were queued this loop turn, workers not woken yet */
+  uv_check_t check;      /* after the poll phase (and setImmediate): wake workers for this turn's calls */
+  uv_prepare_t prepare;  /* before the loop blocks: the same, for calls made in other phases */
   fs_binding *bindings;
 };
+
+static void port_wake(fsport *p);
 
 static void req_free(napi_env env, fsreq *r) {
   if (env != NULL)
@@ -170,6 +175,8 @@ static void port_cleanup(void *arg) {
   napi_async_destroy(p->env, p->ctx);
   /* The port itself is never freed: workers may still hold requests that point at it. */
   uv_close((uv_handle_t *)&p->async, NULL);
+  uv_close((uv_handle_t *)&p->check, NULL);
+  uv_close((uv_handle_t *)&p->prepare, NULL);
 }
 
 /* ---- running one request on the current thread ---- */
@@ -205,8 +212,9 @@ static void run(fsreq *r) {
  *
  * A job that hangs (an unresponsive mount) is only known to be slow when it ends, so the average
  * cannot see it: one idle worker, the watchman, sleeps with a timeout while others are busy, and
- * takes the head of the queue itself once it has waited FS_STUCK_NS. So a stuck worker delays the
- * queue behind it by about a millisecond, never indefinitely.
+ * takes the head of the queue itself once it has waited FS_STUCK_NS, and then counts calls as slow
+ * (a worker woken per queued call). So a stuck worker delays the queue behind it by about a
+ * millisecond, never indefinitely.
  */
 
 #define FS_WAKE_NS 50000
@@ -225,6 +233,7 @@ static fsreq *q_head, *q_tail;
 static worker *idle_top, *watchman;
 static int q_len, n_threads, n_idle, want_threads = FS_DEFAULT_THREADS;
 static _Atomic uint64_t avg_ns = FS_AVG_START_NS;
+static uint64_t n_wakes, n_rescues; /* under pool_mu: pool_wake() signals, watchman take-overs */
 
 static void pool_init(void) {
   pthread_mutexattr_t a;
@@ -247,6 +256,7 @@ static void pool_wake(void) {
     worker *w = idle_top;
     idle_top = w->next_idle;
     n_idle--;
+    n_wakes++;
     w->woken = true;
     pthread_cond_signal(&w->cv);
   }
@@ -287,6 +297,11 @@ static void pool_idle(worker *self) {
       for (worker **pp = &idle_top; *pp != NULL; pp = &(*pp)->next_idle)
         if (*pp == self) { *pp = self->next_idle; break; }
       n_idle--;
+      n_rescues++;
+      /* Every awake worker has been busy for a millisecond: calls are slow now, whatever the
+       * average says. Wake a worker for each call still queued instead of rescuing one per ms. */
+      if (atomic_load_explicit(&avg_ns, memory_order_relaxed) < FS_WAKE_NS) atomic_store_explicit(&avg_ns, FS_WAKE_NS, memory_order_relaxed);
+      pool_wake();
       return;
     }
   }
@@ -299,6 +314,7 @@ static void *pool_main(void *arg) {
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&self.cv, &ca);
   pthread_condattr_destroy(&ca);
+  pthread_setname_np(pthread_self(), "vfs-fs-pool"); /* for top -H and perf */
   vfs_creds_thread_init();
   t_private_fs = unshare(CLONE_FS) == 0;
   t_unshare_err = t_private_fs ? 0 : errno;
@@ -346,6 +362,12 @@ static void pool_grow(void) {
   }
 }
 
+/*
+ * JS thread: queue a call. Workers are not woken here but once per loop turn (port_wake, from the
+ * port's check and prepare handles), so the calls one turn makes (a kick's worth of requests, a batch
+ * of completions' follow-ups) cost one wake-up, not one each, and a worker that is awake anyway takes
+ * them all. The delay is the rest of the current loop phase.
+ */
 static int pool_push(fsreq *r) {
   pool_lock();
   pool_grow();
@@ -355,10 +377,20 @@ static int pool_push(fsreq *r) {
   q_tail = r;
   q_len++;
   r->queued_ns = now_ns();
-  pool_wake();
   pthread_mutex_unlock(&pool_mu);
+  r->port->wake_due = true;
   return 0;
 }
+
+static void port_wake(fsport *p) {
+  if (!p->wake_due) return;
+  p->wake_due = false;
+  pool_lock();
+  pool_wake();
+  pthread_mutex_unlock(&pool_mu);
+}
+static void port_check(uv_check_t *h) { port_wake(h->data); }
+static void port_prepare(uv_prepare_t *h) { port_wake(h->data); }
 
 /* ---- dedicated threads for blocking waits ---- */
 
@@ -709,10 +741,11 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   return vfs_int(env, w);
 }
 
-/* fsPoolStats() -> {threads, idle, queued, waiters} */
+/* fsPoolStats() -> {threads, idle, queued, waiters, wakes, rescues, avgNs} */
 static napi_value js_pool_stats(napi_env env, napi_callback_info info) {
   pool_lock();
   int t = n_threads, i = n_idle, q = q_len;
+  uint64_t wk = n_wakes, rs = n_rescues;
   pthread_mutex_unlock(&pool_mu);
   pthread_mutex_lock(&wait_mu);
   int w = n_waiters;
@@ -723,6 +756,9 @@ static napi_value js_pool_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "idle", vfs_int(env, i));
   napi_set_named_property(env, o, "queued", vfs_int(env, q));
   napi_set_named_property(env, o, "waiters", vfs_int(env, w));
+  napi_set_named_property(env, o, "wakes", vfs_int(env, (int64_t)wk));
+  napi_set_named_property(env, o, "rescues", vfs_int(env, (int64_t)rs));
+  napi_set_named_property(env, o, "avgNs", vfs_int(env, (int64_t)atomic_load(&avg_ns)));
   return o;
 }
 
@@ -752,6 +788,14 @@ napi_value fs_register_ops(napi_env env, napi_value exports, const fs_op *ops, s
   uv_async_init(loop, &p->async, port_drain);
   p->async.data = p;
   uv_unref((uv_handle_t *)&p->async);
+  uv_check_init(loop, &p->check);
+  p->check.data = p;
+  uv_check_start(&p->check, port_check);
+  uv_unref((uv_handle_t *)&p->check);
+  uv_prepare_init(loop, &p->prepare);
+  p->prepare.data = p;
+  uv_prepare_start(&p->prepare, port_prepare);
+  uv_unref((uv_handle_t *)&p->prepare);
   napi_value name;
   napi_create_string_utf8(env, "vfs.fs", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &p->ctx);
