@@ -47,8 +47,10 @@ export function daemonSpecs(o: SpecOptions): { specs: DaemonSpec[]; missing: str
   const missing: string[] = [];
   specs.push({
     name: 'ts',
-    command: [process.execPath, ...(o.ourNodeArgs ?? []), ourBinary, '--socket-path', '{socket}', '--shared-dir', '{dir}', '--cache', 'auto', '--thread-pool-size', String(o.threads), '--log-level', 'error'],
-    description: `virtiofsd-ts (this tree, Node ${process.version}) --cache auto --thread-pool-size ${o.threads}`,
+    // As the Rust daemon below: no sandbox (one process shape for /proc accounting), its default
+    // seccomp filter on (the Rust virtiofsd applies --seccomp=kill without a sandbox too).
+    command: [process.execPath, ...(o.ourNodeArgs ?? []), ourBinary, '--socket-path', '{socket}', '--shared-dir', '{dir}', '--sandbox', 'none', '--seccomp', 'kill', '--cache', 'auto', '--thread-pool-size', String(o.threads), '--log-level', 'error'],
+    description: `virtiofsd-ts (this tree, Node ${process.version}) --sandbox none --seccomp kill --cache auto --thread-pool-size ${o.threads}`,
   });
   const rust = peerBinary('virtiofsd-rust');
   if (rust !== null) {
