@@ -4,7 +4,7 @@
  * N inodes the guest may use, then GETATTR of every one (the guest using them); peak RSS (VmHWM)
  * and private RSS of the daemon's processes are read before and after, and the daemons' fds counted.
  *
- *   node dist/bench/inode-memory.js [--files N] [--only ts,rust,c] [--threads N] [--node-args '--flag ...']
+ *   node dist/bench/inode-memory.js [--files N] [--only ts,rust,c] [--threads N] [--node-args='--flag ...'] [--peer NAME=COMMAND]
  *
  * Prints a table and writes bench/results/inode-memory-<date>.json.
  */
@@ -21,6 +21,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '4' },
     depth: { type: 'string', default: '16' },
     'node-args': { type: 'string' },
+    peer: { type: 'string', multiple: true },
   },
 });
 const files = Number(values.files);
@@ -103,7 +104,7 @@ async function measure(s: DaemonSession): Promise<Row> {
 
 async function main(): Promise<void> {
   const threads = Number(values.threads);
-  const { specs, missing } = daemonSpecs({ threads, cThreads: 0, ourNodeArgs: values['node-args']?.split(' ').filter(Boolean) });
+  const { specs, missing } = daemonSpecs({ threads, cThreads: 0, ourNodeArgs: values['node-args']?.split(' ').filter(Boolean), peers: values.peer });
   const chosen = selectSpecs(specs, values.only?.split(','));
   missing.forEach((m) => process.stderr.write(`not measured: ${m}\n`));
   process.stderr.write(`creating ${files} files...\n`);
