@@ -1,7 +1,8 @@
 /**
  * PassthroughFs: the FileSystem that serves a host directory, as the Rust virtiofsd's passthrough does.
  *
- * How it reaches the host (see host.ts for the confinement rules, inode-store.ts for lifetimes):
+ * How it reaches the host (see host.ts for the confinement rules, inode-store.ts for lifetimes,
+ * lookup.ts for lookups and READDIRPLUS, open-stat.ts for the one-job open + stat):
  *  - each inode the guest holds is an O_PATH fd (or a file handle), never a path;
  *  - names are single components resolved against such an fd without following symlinks;
  *  - file I/O goes through fds opened again from /proc/self/fd/N (handles.ts);
@@ -51,7 +52,6 @@ import {
   FUSE_WRITE_CACHE,
   FUSE_WRITE_KILL_SUIDGID,
   FUSE_WRITEBACK_CACHE,
-  FUSE_ATTR_SUBMOUNT,
 } from '../../protocol/fuse-flags.js';
 import { FUSE_ROOT_ID } from '../../protocol/fuse-opcodes.js';
 import { FuseError } from '../fuse/errors.js';
@@ -76,14 +76,14 @@ import * as native from '../native/fs.js';
 import { toFuseAttr, toFuseStatfs, toFuseStatx } from './attr.js';
 import { HandleTable, type Handle } from './handles.js';
 import { Limit } from './limits.js';
-import { Host, checkName, isDot, isDotDot, isDotOrDotDot, type Sys } from './host.js';
+import { Host, checkName, isDotDot, type Sys } from './host.js';
 import { InodeStore, closeLogged, type Inode } from './inode-store.js';
 import { readInto, writeFrom } from './io.js';
 import { Locks } from './locks.js';
 import { cachePolicy, resolveOptions, type CachePolicy, type PassthroughOptions, type ResolvedOptions } from './options.js';
-import { readDir, readDirBatches } from './readdir.js';
-import { ChildOpener, LOOKUP_MASK, type OpenedChild } from './open-stat.js';
-import { direntplusSize } from '../../protocol/fuse-records.js';
+import { readDir } from './readdir.js';
+import { Lookups } from './lookup.js';
+import { ChildOpener, type OpenedChild } from './open-stat.js';
 import { exportState, importState, type MigrationContext } from './migration.js';
 import type { MigratableFileSystem, MigrationOptions } from '../migration/migratable.js';
 import { Xattrs } from './xattr.js';
@@ -92,9 +92,6 @@ const log = logger('passthrough');
 
 /** statx flags for an fd (O_PATH or not) itself, never a symlink's target. */
 const AT_FD = native.AT_EMPTY_PATH | native.AT_SYMLINK_NOFOLLOW;
-/** statx flags for one component of a directory: what an O_PATH | O_NOFOLLOW open of it would reach. */
-const AT_NAME = native.AT_SYMLINK_NOFOLLOW | native.AT_NO_AUTOMOUNT;
-const DOT = Buffer.from('.');
 /** copy_file_range replies carry a u32; stay below it, page-aligned, as the kernel does. */
 const COPY_MAX = 0xfffff000;
 /** O_TMPFILE without its O_DIRECTORY part. */
@@ -137,6 +134,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   private readonly sys: Sys;
   private readonly host: Host;
   private readonly opener: ChildOpener;
+  private readonly lookups: Lookups;
   /** O_PATH fd of the shared directory, opened at construction (startup errors surface there). */
   private readonly sharedFd: number;
   private readonly inodes: InodeStore;
@@ -164,6 +162,14 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     this.host = new Host(this.sys, procFd);
     this.opener = new ChildOpener(this.sys, procFd);
     this.inodes = new InodeStore(this.host, this.options.inodeFileHandles, this.options.handleFdCacheSize, new Limit('inodes', this.options.maxInodes, '--max-inodes'));
+    this.lookups = new Lookups({
+      sys: this.sys,
+      host: this.host,
+      inodes: this.inodes,
+      opener: this.opener,
+      submounts: () => this.session.submounts,
+      entry: (inode, st, flags) => this.entry(inode, st, flags),
+    });
     this.handles = new HandleTable(this.sys, new Limit('open handles', this.options.maxHandles, '--max-handles'));
     this.locks = new Locks(this.host);
     this.xattrs = new Xattrs(this.host, () => this.session.posixAcl);
@@ -577,112 +583,13 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     );
   }
 
-  /**
-   * Each entry (but "." and "..") is looked up — one reference each, the contract's READDIRPLUS rule.
-   * An entry that vanished since getdents64 is skipped; one that would pass --max-inodes is listed
-   * without an entry (as "." and ".."); any other lookup failure ends the reply (the
-   * server still delivers what was added, and the error shows on the next call).
-   */
+  /** See Lookups.readdirPlus (lookup.ts). */
   override async readdirplus(_ctx: Context, nodeid: bigint, fh: bigint, offset: bigint, sink: DirentPlusSink): Promise<void> {
     const parent = this.inodes.pin(nodeid);
     try {
-      const rootIno = nodeid === FUSE_ROOT_ID ? parent.ids.ino : undefined;
-      await this.handles.with(fh, nodeid, 'dir', (h) =>
-        readDirBatches(this.sys, h, offset, Math.floor(sink.room / direntplusSize(1)), async (ds) => {
-          // The records that fit in what is left of the reply, then their lookups, in (at most) two pool jobs.
-          let room = sink.room;
-          let n = 0;
-          for (; n < ds.length; n++) {
-            const size = direntplusSize(ds[n]!.name.length);
-            if (size > room) break;
-            room -= size;
-          }
-          const batch = ds.slice(0, n);
-          const found = await this.lookupBatch(parent, h.fd, batch.map((d) => d.name));
-          for (let i = 0; i < batch.length; i++) {
-            const d = batch[i]!;
-            const f = found[i]!;
-            let added: boolean;
-            if (f === 'dot') {
-              const ino = rootIno !== undefined && isDotDot(d.name) ? rootIno : d.ino;
-              added = sink.add({ ino, off: d.off, type: d.type, name: d.name }, null);
-            } else if (f instanceof Error) {
-              const code = (f as { code?: string }).code;
-              if (code === 'ENOENT') continue; // gone since getdents64: consumed, not listed
-              // At --max-inodes the name is still listed, without an entry (nodeid 0: the guest looks it up itself).
-              if (code !== 'ENFILE') {
-                // Deliver what this batch added (the records' positions are kept); the error comes again next call.
-                this.forgetFound(found, i + 1);
-                if (i > 0) return i;
-                throw f;
-              }
-              added = sink.add({ ino: d.ino, off: d.off, type: d.type, name: d.name }, null);
-            } else {
-              added = sink.add({ ino: f.attr.ino, off: d.off, type: (f.attr.mode & native.S_IFMT) >> 12, name: d.name }, f);
-            }
-            if (!added) {
-              this.forgetFound(found, i);
-              return i;
-            }
-          }
-          return batch.length;
-        }),
-      );
+      await this.handles.with(fh, nodeid, 'dir', (h) => this.lookups.readdirPlus(parent, h, offset, sink));
     } finally {
       this.inodes.unpin(parent);
-    }
-  }
-
-  /**
-   * Look up several names of one directory (READDIRPLUS), each with one new reference: one statxNames
-   * job for all, then one openStatNames job for the names whose inode we do not hold. "." and ".."
-   * are not looked up ('dot'); a failed lookup is its error, in place.
-   */
-  private async lookupBatch(parent: Inode, dirFd: number, names: Uint8Array[]): Promise<Array<Entry | Error | 'dot'>> {
-    const idx = names.flatMap((nm, i) => (isDotOrDotDot(nm) ? [] : [i]));
-    const out: Array<Entry | Error | 'dot' | undefined> = names.map((nm) => (isDotOrDotDot(nm) ? 'dot' : undefined));
-    if (idx.length === 0) return out as Array<Entry | Error | 'dot'>;
-    const handleFlags = this.inodes.handles !== 'never' ? 0 : undefined;
-    const sts = await this.sys.statxNames(dirFd, idx.map((i) => names[i]!), AT_NAME, LOOKUP_MASK, handleFlags);
-    const unknown: number[] = [];
-    idx.forEach((i, k) => {
-      const r = sts[k]!;
-      if ('error' in r) {
-        out[i] = Object.assign(new Error(`statx: ${r.error}`), { code: r.error, syscall: 'statx' });
-        return;
-      }
-      const known = this.inodes.known(r.st, r.handle);
-      if (known !== undefined) {
-        out[i] = this.entry(this.inodes.ref(known), r.st, this.submountFlag(parent, known, r.st));
-        return;
-      }
-      unknown.push(i);
-    });
-    if (unknown.length > 0) {
-      // Names not held yet: open, stat and get the handle of all of them in one more job, then resolve each.
-      const handles = this.inodes.handles !== 'never';
-      const opened = await this.opener.openMany(dirFd, unknown.map((i) => names[i]!), native.O_PATH, { handle: handles });
-      await Promise.all(
-        opened.map(async (c, k) => {
-          const i = unknown[k]!;
-          if (c instanceof Error) return void (out[i] = c);
-          try {
-            const inode = await this.inodes.resolve(c.fd, c.st, handles ? c : undefined);
-            out[i] = this.entry(inode, c.st, this.submountFlag(parent, inode, c.st));
-          } catch (e) {
-            out[i] = e instanceof Error ? e : new Error(String(e));
-          }
-        }),
-      );
-    }
-    return out as Array<Entry | Error | 'dot'>;
-  }
-
-  /** Undo the references lookupBatch took for entries from `from` on that will not be sent. */
-  private forgetFound(found: ReadonlyArray<Entry | Error | 'dot'>, from: number): void {
-    for (let i = from; i < found.length; i++) {
-      const f = found[i]!;
-      if (f !== 'dot' && !(f instanceof Error)) this.inodes.forget(f.nodeid, 1n);
     }
   }
 
@@ -753,71 +660,9 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
 
   // ---- helpers ----------------------------------------------------------------------------------
 
-  /**
-   * Look `name` up in `parent` (whose O_PATH or directory fd is `parentFd`): one new lookup reference.
-   * ".." of the root is the root; ".." elsewhere must still be inside the shared directory.
-   */
-  private async lookupAt(parent: Inode, parentFd: number, name: Uint8Array): Promise<Entry> {
-    if (isDotDot(name)) return this.lookupDotDot(parent, parentFd);
-    const child = isDot(name) ? DOT : name;
-    // Usually the guest looks up a name whose inode we hold (its dentry timed out): one statx of the
-    // name finds it by ids, with no fd opened and closed. statx of one component without following a
-    // symlink or an automount reaches what the confined O_PATH open would.
-    const r = (await this.sys.statxNames(parentFd, [child], AT_NAME, LOOKUP_MASK, this.inodes.handles !== 'never' ? 0 : undefined))[0]!;
-    if ('error' in r) throw Object.assign(new Error(`statx: ${r.error}`), { code: r.error, syscall: 'statx' });
-    const known = this.inodes.known(r.st, r.handle);
-    if (known !== undefined) return this.entry(this.inodes.ref(known), r.st, this.submountFlag(parent, known, r.st));
-    return this.lookupNew(parent, parentFd, child);
-  }
-
-  /** Open, stat and (if inodes are held by handles) get the handle of a name in one pool job; then resolve it. */
-  private async lookupNew(parent: Inode, parentFd: number, name: Uint8Array): Promise<Entry> {
-    const c = await this.opener.open(parentFd, name, native.O_PATH, { handle: this.inodes.handles !== 'never' });
-    const inode = await this.inodes.resolve(c.fd, c.st, this.inodes.handles !== 'never' ? c : undefined);
-    return this.entry(inode, c.st, this.submountFlag(parent, inode, c.st));
-  }
-
-  private async lookupDotDot(parent: Inode, parentFd: number): Promise<Entry> {
-    if (parent.nodeid === FUSE_ROOT_ID) return this.rootEntry();
-    const fd = await this.sys.openat(parentFd, '..', native.O_PATH | native.O_NOFOLLOW | native.O_DIRECTORY, 0);
-    let st: native.Statx;
-    try {
-      st = await this.stat(fd);
-      await this.confineDotDot(fd, st);
-    } catch (e) {
-      closeLogged(this.sys, fd);
-      throw e;
-    }
-    const inode = await this.inodes.resolve(fd, st);
-    return this.entry(inode, st, this.submountFlag(parent, inode, st));
-  }
-
-  /** FUSE_ATTR_SUBMOUNT for a directory on another mount than its parent, when submounts are announced. */
-  private submountFlag(parent: Inode, inode: Inode, st: native.Statx): number {
-    return this.session.submounts && inode.isDir && (st.dev !== parent.ids.dev || st.mntId !== parent.ids.mntId) ? FUSE_ATTR_SUBMOUNT : 0;
-  }
-
-  private async rootEntry(): Promise<Entry> {
-    const root = this.inodes.pin(FUSE_ROOT_ID);
-    try {
-      const st = await this.stat(root.fd);
-      return this.entry(this.inodes.ref(root), st);
-    } finally {
-      this.inodes.unpin(root);
-    }
-  }
-
-  /**
-   * The parent of a directory inside the share is inside too — unless the host moved the directory out
-   * meanwhile. The root is fine; anything else must sit below the root's current path.
-   */
-  private async confineDotDot(fd: number, st: native.Statx): Promise<void> {
-    const root = this.inodes.root;
-    if (root === undefined) throw new FuseError('ESTALE', 'no root');
-    if (st.dev === root.ids.dev && st.ino === root.ids.ino) return;
-    const [where, rootWhere] = await Promise.all([this.host.whereIs(fd), this.host.whereIs(root.fd)]);
-    const prefix = rootWhere.toString('latin1') === '/' ? '/' : rootWhere.toString('latin1') + '/';
-    if (!where.toString('latin1').startsWith(prefix)) throw new FuseError('ENOENT', '".." leads outside the shared directory');
+  /** Look `name` up in `parent` (whose O_PATH or directory fd is `parentFd`): one new lookup reference (lookup.ts). */
+  private lookupAt(parent: Inode, parentFd: number, name: Uint8Array): Promise<Entry> {
+    return this.lookups.at(parent, parentFd, name);
   }
 
   private entry(inode: Inode, st: native.Statx, flags = 0): Entry {

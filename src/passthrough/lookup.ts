@@ -1,0 +1,216 @@
+/**
+ * Looking names up: LOOKUP, the creating calls (which look the new name up) and READDIRPLUS (which
+ * looks up every record it sends), each giving one new lookup reference per entry.
+ *
+ * Pool jobs per lookup (each job is one hand-off to the native pool, the expensive part):
+ *  - a name whose inode we hold: one statxNames job (statx and the handle of the name; no fd);
+ *  - a name we do not hold: one more, openStat (the confined O_PATH open, statx, handle);
+ *  - READDIRPLUS: one statxNames job for all the records that fit the reply, and one openStatNames
+ *    job for those not held yet;
+ *  - "..": the parent, checked to be inside the shared directory (rare: the guest caches it).
+ */
+import { direntplusSize } from '../../protocol/fuse-records.js';
+import { FUSE_ATTR_SUBMOUNT } from '../../protocol/fuse-flags.js';
+import { FUSE_ROOT_ID } from '../../protocol/fuse-opcodes.js';
+import { FuseError } from '../fuse/errors.js';
+import type { DirentPlusSink, Entry } from '../fuse/filesystem.js';
+import * as native from '../native/fs.js';
+import type { Handle } from './handles.js';
+import { isDot, isDotDot, isDotOrDotDot, type Host, type Sys } from './host.js';
+import { closeLogged, type Inode, type InodeStore } from './inode-store.js';
+import { LOOKUP_MASK, type ChildOpener } from './open-stat.js';
+import { readDirBatches } from './readdir.js';
+
+/** statx flags for an fd itself, never a symlink's target. */
+const AT_FD = native.AT_EMPTY_PATH | native.AT_SYMLINK_NOFOLLOW;
+/** statx flags for one component of a directory: what an O_PATH | O_NOFOLLOW open of it would reach. */
+const AT_NAME = native.AT_SYMLINK_NOFOLLOW | native.AT_NO_AUTOMOUNT;
+const DOT = Buffer.from('.');
+
+/** A READDIRPLUS lookup: the entry (one reference), the error, or "." / ".." (not looked up). */
+type Found = Entry | Error | 'dot';
+
+/** What lookups need from the file system. */
+export interface LookupContext {
+  sys: Sys;
+  host: Host;
+  inodes: InodeStore;
+  opener: ChildOpener;
+  /** FUSE_ATTR_SUBMOUNT is announced in this session. */
+  submounts(): boolean;
+  /** The reply entry for `inode`, which has just taken a reference. */
+  entry(inode: Inode, st: native.Statx, attrFlags?: number): Entry;
+}
+
+const errnoError = (code: string, syscall: string): Error => Object.assign(new Error(`${syscall}: ${code}`), { code, syscall });
+
+export class Lookups {
+  constructor(private readonly cx: LookupContext) {}
+
+  private get handleFlags(): number | undefined {
+    return this.cx.inodes.handles !== 'never' ? 0 : undefined;
+  }
+
+  /**
+   * Look `name` up in `parent` (whose O_PATH or directory fd is `parentFd`): one new lookup reference.
+   * ".." of the root is the root; ".." elsewhere must still be inside the shared directory.
+   */
+  async at(parent: Inode, parentFd: number, name: Uint8Array): Promise<Entry> {
+    if (isDotDot(name)) return this.dotDot(parent, parentFd);
+    const child = isDot(name) ? DOT : name;
+    // Usually the guest looks up a name whose inode we hold (its dentry timed out): statx of the name
+    // finds it, with no fd opened and closed. statx of one component without following a symlink or
+    // an automount reaches what the confined O_PATH open would.
+    const r = (await this.cx.sys.statxNames(parentFd, [child], AT_NAME, LOOKUP_MASK, this.handleFlags))[0]!;
+    if ('error' in r) throw errnoError(r.error, 'statx');
+    const known = this.cx.inodes.known(r.st, r.handle);
+    if (known !== undefined) return this.cx.entry(this.cx.inodes.ref(known), r.st, this.submountFlag(parent, known, r.st));
+    return this.fresh(parent, parentFd, child);
+  }
+
+  /**
+   * READDIRPLUS on the directory handle `h` of `parent` (pinned by the caller), from `offset`: the
+   * records that fit the reply, each looked up (one reference each, the contract's READDIRPLUS rule).
+   * An entry that vanished since getdents64 is skipped; one that would pass --max-inodes is listed
+   * without an entry (as "." and ".."); any other lookup failure ends the reply (the server still
+   * delivers what was added, and the error shows on the next call).
+   */
+  readdirPlus(parent: Inode, h: Handle, offset: bigint, sink: DirentPlusSink): Promise<void> {
+    const rootIno = parent.nodeid === FUSE_ROOT_ID ? parent.ids.ino : undefined;
+    return readDirBatches(this.cx.sys, h, offset, Math.floor(sink.room / direntplusSize(1)), async (ds) => {
+      // The records that fit in what is left of the reply, then their lookups, in (at most) two pool jobs.
+      let room = sink.room;
+      let n = 0;
+      for (; n < ds.length; n++) {
+        const size = direntplusSize(ds[n]!.name.length);
+        if (size > room) break;
+        room -= size;
+      }
+      const batch = ds.slice(0, n);
+      const found = await this.many(parent, h.fd, batch.map((d) => d.name));
+      for (let i = 0; i < batch.length; i++) {
+        const d = batch[i]!;
+        const f = found[i]!;
+        let added: boolean;
+        if (f === 'dot') {
+          const ino = rootIno !== undefined && isDotDot(d.name) ? rootIno : d.ino;
+          added = sink.add({ ino, off: d.off, type: d.type, name: d.name }, null);
+        } else if (f instanceof Error) {
+          const code = (f as { code?: string }).code;
+          if (code === 'ENOENT') continue; // gone since getdents64: consumed, not listed
+          // At --max-inodes the name is still listed, without an entry (nodeid 0: the guest looks it up itself).
+          if (code !== 'ENFILE') {
+            // Deliver what this batch added (the records' positions are kept); the error comes again next call.
+            this.forgetFrom(found, i + 1);
+            if (i > 0) return i;
+            throw f;
+          }
+          added = sink.add({ ino: d.ino, off: d.off, type: d.type, name: d.name }, null);
+        } else {
+          added = sink.add({ ino: f.attr.ino, off: d.off, type: (f.attr.mode & native.S_IFMT) >> 12, name: d.name }, f);
+        }
+        if (!added) {
+          this.forgetFrom(found, i);
+          return i;
+        }
+      }
+      return batch.length;
+    });
+  }
+
+  /** Several names of one directory, each with one new reference, in one or two pool jobs. */
+  private async many(parent: Inode, dirFd: number, names: Uint8Array[]): Promise<Found[]> {
+    const { inodes } = this.cx;
+    const idx = names.flatMap((nm, i) => (isDotOrDotDot(nm) ? [] : [i]));
+    const out: Array<Found | undefined> = names.map((nm) => (isDotOrDotDot(nm) ? 'dot' : undefined));
+    if (idx.length === 0) return out as Found[];
+    const sts = await this.cx.sys.statxNames(dirFd, idx.map((i) => names[i]!), AT_NAME, LOOKUP_MASK, this.handleFlags);
+    const unknown: number[] = [];
+    idx.forEach((i, k) => {
+      const r = sts[k]!;
+      if ('error' in r) return void (out[i] = errnoError(r.error, 'statx'));
+      const known = inodes.known(r.st, r.handle);
+      if (known === undefined) return void unknown.push(i);
+      out[i] = this.cx.entry(inodes.ref(known), r.st, this.submountFlag(parent, known, r.st));
+    });
+    if (unknown.length > 0) {
+      // Names not held yet: open, stat and get the handle of all of them in one more job, then resolve each.
+      const handles = this.handleFlags !== undefined;
+      const opened = await this.cx.opener.openMany(dirFd, unknown.map((i) => names[i]!), native.O_PATH, { handle: handles });
+      await Promise.all(
+        opened.map(async (c, k) => {
+          const i = unknown[k]!;
+          if (c instanceof Error) return void (out[i] = c);
+          try {
+            const inode = await inodes.resolve(c.fd, c.st, handles ? c : undefined);
+            out[i] = this.cx.entry(inode, c.st, this.submountFlag(parent, inode, c.st));
+          } catch (e) {
+            out[i] = e instanceof Error ? e : new Error(String(e));
+          }
+        }),
+      );
+    }
+    return out as Found[];
+  }
+
+  /** Undo the references many() took for the entries from `from` on, which will not be sent. */
+  private forgetFrom(found: readonly Found[], from: number): void {
+    for (let i = from; i < found.length; i++) {
+      const f = found[i]!;
+      if (f !== 'dot' && !(f instanceof Error)) this.cx.inodes.forget(f.nodeid, 1n);
+    }
+  }
+
+  /** A name not held yet: open, stat and (if inodes are held by handles) its handle in one job; then resolve it. */
+  private async fresh(parent: Inode, parentFd: number, name: Uint8Array): Promise<Entry> {
+    const handles = this.handleFlags !== undefined;
+    const c = await this.cx.opener.open(parentFd, name, native.O_PATH, { handle: handles });
+    const inode = await this.cx.inodes.resolve(c.fd, c.st, handles ? c : undefined);
+    return this.cx.entry(inode, c.st, this.submountFlag(parent, inode, c.st));
+  }
+
+  private async dotDot(parent: Inode, parentFd: number): Promise<Entry> {
+    if (parent.nodeid === FUSE_ROOT_ID) return this.rootEntry();
+    const { sys } = this.cx;
+    const fd = await sys.openat(parentFd, '..', native.O_PATH | native.O_NOFOLLOW | native.O_DIRECTORY, 0);
+    let st: native.Statx;
+    try {
+      st = await sys.statx(fd, '', AT_FD, LOOKUP_MASK);
+      await this.confineDotDot(fd, st);
+    } catch (e) {
+      closeLogged(sys, fd);
+      throw e;
+    }
+    const inode = await this.cx.inodes.resolve(fd, st);
+    return this.cx.entry(inode, st, this.submountFlag(parent, inode, st));
+  }
+
+  /** FUSE_ATTR_SUBMOUNT for a directory on another mount than its parent, when submounts are announced. */
+  private submountFlag(parent: Inode, inode: Inode, st: native.Statx): number {
+    return this.cx.submounts() && inode.isDir && (st.dev !== parent.ids.dev || st.mntId !== parent.ids.mntId) ? FUSE_ATTR_SUBMOUNT : 0;
+  }
+
+  private async rootEntry(): Promise<Entry> {
+    const { inodes } = this.cx;
+    const root = inodes.pin(FUSE_ROOT_ID);
+    try {
+      const st = await this.cx.sys.statx(root.fd, '', AT_FD, LOOKUP_MASK);
+      return this.cx.entry(inodes.ref(root), st);
+    } finally {
+      inodes.unpin(root);
+    }
+  }
+
+  /**
+   * The parent of a directory inside the share is inside too — unless the host moved the directory out
+   * meanwhile. The root is fine; anything else must sit below the root's current path.
+   */
+  private async confineDotDot(fd: number, st: native.Statx): Promise<void> {
+    const root = this.cx.inodes.root;
+    if (root === undefined) throw new FuseError('ESTALE', 'no root');
+    if (st.dev === root.ids.dev && st.ino === root.ids.ino) return;
+    const [where, rootWhere] = await Promise.all([this.cx.host.whereIs(fd), this.cx.host.whereIs(root.fd)]);
+    const prefix = rootWhere.toString('latin1') === '/' ? '/' : rootWhere.toString('latin1') + '/';
+    if (!where.toString('latin1').startsWith(prefix)) throw new FuseError('ENOENT', '".." leads outside the shared directory');
+  }
+}
