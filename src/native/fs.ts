@@ -304,7 +304,8 @@ const LE = os.endianness() === 'LE';
 export function decodeStatx(b: Uint8Array): Statx {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const u32 = (o: number) => v.getUint32(o, LE);
-  const i64 = (o: number) => Number(v.getBigInt64(o, LE));
+  // Seconds as a number without a BigInt per field (exact below 2^53, as Number(bigint) would be).
+  const i64 = (o: number) => (LE ? v.getInt32(o + 4, true) * 0x100000000 + v.getUint32(o, true) : v.getInt32(o, false) * 0x100000000 + v.getUint32(o + 4, false));
   const u64 = (o: number) => v.getBigUint64(o, LE);
   const rdevMajor = u32(128);
   const rdevMinor = u32(132);

@@ -289,6 +289,10 @@ test('utimensat: explicit times, UTIME_OMIT, UTIME_NOW, AT_EMPTY_PATH on O_PATH;
   x = await f.statx(s.dfd, 't', 0);
   t.is(x.atimeSec, 1_000_000);
   t.true(Math.abs(x.mtimeSec - Date.now() / 1000) < 60);
+  // Before 1970 and past 2^32 s: the 64-bit seconds decode with their sign.
+  await f.utimensat(s.dfd, 't', { sec: -1_234_567_890, nsec: 1 }, { sec: 2 ** 33 + 5, nsec: 2 });
+  x = await f.statx(s.dfd, 't', 0);
+  t.deepEqual([x.atimeSec, x.mtimeSec], [-1_234_567_890, 2 ** 33 + 5]);
   await t.throwsAsync(f.utimensat(s.dfd, 't', { sec: 0, nsec: 2e9 }, { sec: 0, nsec: 0 }), { code: 'EINVAL' });
   await t.throwsAsync(f.utimensat(s.dfd, 'missing', { sec: 0, nsec: 0 }, { sec: 0, nsec: 0 }), { code: 'ENOENT' });
 });
