@@ -92,6 +92,21 @@ async function run(o: Options): Promise<number> {
     return 1;
   }
   ack?.();
+  // From here a SIGTERM/SIGINT stops the daemon cleanly (socket and pid file removed).
+  let signalled = false;
+  const onSignal = (sig: string) => {
+    if (signalled) return;
+    signalled = true;
+    log.info(`${sig}: finishing in-flight requests and exiting`);
+    void daemon.stop();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  // Right after the socket exists (callers wait for the socket, then read the pid file).
+  if (o.pidFile !== undefined) {
+    fs.writeFileSync(o.pidFile, `${process.pid}\n`);
+    pinForRemoval(o.pidFile);
+  }
   if (o.upgradeSocket !== undefined) await listenForSuccessor(o, daemon, device);
   let metricsEndpoint: MetricsEndpoint | undefined;
   try {
@@ -99,13 +114,10 @@ async function run(o: Options): Promise<number> {
   } catch (e) {
     log.error(`--metrics ${o.metrics?.host}:${o.metrics?.port}: ${(e as Error).message}`);
     await daemon.stop();
+    if (o.pidFile !== undefined) removeQuietly(o.pidFile);
     return 1;
   }
   if (metricsEndpoint !== undefined) log.info(`metrics on ${metricsEndpoint.url}`);
-  if (o.pidFile !== undefined) {
-    fs.writeFileSync(o.pidFile, `${process.pid}\n`);
-    pinForRemoval(o.pidFile);
-  }
   try {
     enterSandbox({ mode: o.sandbox, sharedDir: o.sharedDir, fds: hostFds, fileHandles: o.inodeFileHandles !== 'never', modcaps: o.modcaps });
     installSeccomp(o.seccomp);
@@ -118,15 +130,6 @@ async function run(o: Options): Promise<number> {
     return 1;
   }
   log.info(`serving ${o.sharedDir} on ${o.socketPath ?? `fd ${o.fd}`}${o.persistent ? ' (persistent)' : ''}`);
-  let signalled = false;
-  const onSignal = (sig: string) => {
-    if (signalled) return;
-    signalled = true;
-    log.info(`${sig}: finishing in-flight requests and exiting`);
-    void daemon.stop();
-  };
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
   try {
     await daemon.run(adopted);
   } finally {
