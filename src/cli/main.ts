@@ -15,7 +15,7 @@ import { UpgradeServer } from '../upgrade/handover.js';
 import { takeOver } from '../upgrade/takeover.js';
 import type { Backend } from '../vhost-user/backend.js';
 import { attachMetrics, startSyslog, type MetricsEndpoint } from '../metrics/index.js';
-import { SandboxError, enterSandbox, inOwnMountNamespace, reexecInMountNamespace, type HostFds } from '../sandbox/sandbox.js';
+import { SandboxError, enterSandbox, inOwnMountNamespace, reexecInMountNamespace, reexecWithNodeFlags, type HostFds } from '../sandbox/sandbox.js';
 import { pinForRemoval, removePath } from '../sandbox/host-paths.js';
 import { installSeccomp } from '../sandbox/seccomp.js';
 
@@ -49,13 +49,14 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
   }
   const o = parsed.options;
-  if (o.sandbox === 'namespace') {
-    try {
-      if (!inOwnMountNamespace()) reexecInMountNamespace(o.fd !== undefined ? [o.fd] : []); // does not return
-    } catch (e) {
-      process.stderr.write(`virtiofsd-ts: ${(e as Error).message}\n`);
-      return 1;
-    }
+  const keepFds = o.fd !== undefined ? [o.fd] : [];
+  try {
+    if (o.sandbox === 'namespace') {
+      if (!inOwnMountNamespace()) reexecInMountNamespace(keepFds); // does not return
+    } else reexecWithNodeFlags(keepFds); // returns when the flags are there already
+  } catch (e) {
+    process.stderr.write(`virtiofsd-ts: ${(e as Error).message}\n`);
+    return 1;
   }
   return run(o);
 }

@@ -74,24 +74,27 @@ function hasCap(bit: number): boolean {
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/virtiofsd-ts');
 
 /**
- * Step 1 of namespace mode: re-execute the same command line in a new mount namespace. Only returns
- * by throwing (no CAP_SYS_ADMIN, no unshare(1), not started as the virtiofsd-ts command).
+ * V8 flags the daemon runs with. A young generation of 2 MiB semi-spaces (V8's default grows to
+ * 16 MiB): a request's garbage dies young either way, and the smaller nursery keeps peak RSS down
+ * (bench/inode-memory.ts: 100,000 known inodes 170 -> 136 MiB) at the same request rate
+ * (docs/benchmarks.md). V8 reads heap sizes only at start-up, so they come with a re-exec.
  */
-export function reexecInMountNamespace(keepFds: number[] = []): never {
-  if (!hasCap(CAP_SYS_ADMIN)) {
-    throw new SandboxError('SANDBOX_NOT_PERMITTED', '--sandbox=namespace needs CAP_SYS_ADMIN (run as root); use --sandbox=chroot (needs CAP_SYS_CHROOT) or --sandbox=none');
-  }
+export const NODE_FLAGS = ['--max-semi-space-size=2'];
+
+function missingNodeFlags(): string[] {
+  return NODE_FLAGS.filter((f) => !process.execArgv.some((a) => a.split('=')[0] === f.split('=')[0]));
+}
+
+/** The script of this process when it is our command (bin/virtiofsd-ts), else undefined. */
+function ourScript(): string | undefined {
   const script = process.argv[1] === undefined ? undefined : fs.realpathSync(process.argv[1]);
-  if (script !== fs.realpathSync(BIN)) {
-    throw new SandboxError('SANDBOX_NOT_COMMAND', `--sandbox=namespace re-executes the virtiofsd-ts command (${BIN}), but this process runs ${script ?? 'no script'}; use --sandbox=none when embedding`);
-  }
-  const unshare = which('unshare');
-  if (unshare === undefined) {
-    throw new SandboxError('SANDBOX_NO_UNSHARE', '--sandbox=namespace needs unshare(1) from util-linux on PATH; use --sandbox=chroot or --sandbox=none');
-  }
-  const env = { ...process.env, [SANDBOX_ENV]: mountNamespace() };
-  const argv = [unshare, '--mount', '--propagation', 'slave', '--', process.execPath, ...process.execArgv, script, ...process.argv.slice(2)];
-  log.debug(`re-executing in a new mount namespace: ${argv.join(' ')}`);
+  return script === fs.realpathSync(BIN) ? script : undefined;
+}
+
+/** execve `wrapper...` + node (with NODE_FLAGS) + our script + the same arguments: same pid, same fds. */
+function reexec(wrapper: string[], script: string, env: NodeJS.ProcessEnv, keepFds: number[]): never {
+  const argv = [...wrapper, process.execPath, ...missingNodeFlags(), ...process.execArgv, script, ...process.argv.slice(2)];
+  log.debug(`re-executing: ${argv.join(' ')}`);
   // Node marks stdio close-on-exec; the second run must log to the same place (and keep --fd).
   for (const fd of [0, 1, 2, ...keepFds]) {
     try {
@@ -100,8 +103,37 @@ export function reexecInMountNamespace(keepFds: number[] = []): never {
       /* not open */
     }
   }
-  native.execve(unshare, argv, Object.entries(env).map(([k, v]) => `${k}=${v ?? ''}`));
+  native.execve(argv[0]!, argv, Object.entries(env).map(([k, v]) => `${k}=${v ?? ''}`));
   throw new SandboxError('SANDBOX_EXEC', 'execve returned'); // not reached: execve throws or does not return
+}
+
+/**
+ * Without a namespace re-exec to ride on: re-execute once with NODE_FLAGS when they are missing and
+ * this process is our command (embedders keep their own flags). Returns when nothing is to be done.
+ */
+export function reexecWithNodeFlags(keepFds: number[] = []): void {
+  const script = ourScript();
+  if (script === undefined || missingNodeFlags().length === 0) return;
+  reexec([], script, process.env, keepFds);
+}
+
+/**
+ * Step 1 of namespace mode: re-execute the same command line in a new mount namespace (adding
+ * NODE_FLAGS). Only returns by throwing (no CAP_SYS_ADMIN, no unshare(1), not our command).
+ */
+export function reexecInMountNamespace(keepFds: number[] = []): never {
+  if (!hasCap(CAP_SYS_ADMIN)) {
+    throw new SandboxError('SANDBOX_NOT_PERMITTED', '--sandbox=namespace needs CAP_SYS_ADMIN (run as root); use --sandbox=chroot (needs CAP_SYS_CHROOT) or --sandbox=none');
+  }
+  const script = ourScript();
+  if (script === undefined) {
+    throw new SandboxError('SANDBOX_NOT_COMMAND', `--sandbox=namespace re-executes the virtiofsd-ts command (${BIN}), but this process runs ${process.argv[1] ?? 'no script'}; use --sandbox=none when embedding`);
+  }
+  const unshare = which('unshare');
+  if (unshare === undefined) {
+    throw new SandboxError('SANDBOX_NO_UNSHARE', '--sandbox=namespace needs unshare(1) from util-linux on PATH; use --sandbox=chroot or --sandbox=none');
+  }
+  reexec([unshare, '--mount', '--propagation', 'slave', '--'], script, { ...process.env, [SANDBOX_ENV]: mountNamespace() }, keepFds);
 }
 
 /** The fds a file system holds on host paths, re-pointed once the sandbox's mounts exist. */

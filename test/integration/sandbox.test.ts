@@ -79,6 +79,7 @@ rootTest('--sandbox=namespace: root is {proc, shared}, own mount namespace, kept
     await d.waitForLog(/sandbox: own mount namespace/);
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
     t.is(pid, d.proc.pid!, 'the re-executed daemon keeps its pid (execve)');
+    t.true(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--max-semi-space-size=2'), 'the re-exec adds the V8 flags');
     t.not(fs.readlinkSync(`/proc/${pid}/ns/mnt`), fs.readlinkSync('/proc/self/ns/mnt'));
     t.deepEqual(fs.readdirSync(`/proc/${pid}/root`).sort(), ['proc', 'shared']);
     t.is(fs.readFileSync(`/proc/${pid}/root/shared/before.txt`, 'utf8'), 'from the host\n');

@@ -16,7 +16,7 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     const share = tmpDir('vfs-sig-');
     const pidFile = path.join(tmpDir('vfs-sigp-'), 'd.pid');
     const d = await spawnDaemon({ sharedDir: share, args: ['--persistent', '--pid-file', pidFile] });
-    t.is(fs.readFileSync(pidFile, 'utf8').trim(), String(d.proc.pid));
+    t.is(fs.readFileSync(pidFile, 'utf8').trim(), String(d.proc.pid), 'same pid after the re-exec');
     const fe = await VhostUserFrontend.connect({ socketPath: d.socketPath, watchdogMs: 0 });
     const c = new FuseClient(fe);
     await c.init();
