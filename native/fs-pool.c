@@ -41,7 +41,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <time.h>
 #include <uv.h>
 
@@ -185,7 +188,33 @@ static __thread bool t_private_fs; /* unshare(CLONE_FS) done: umask is this thre
 static __thread int t_unshare_err;
 static __thread int t_base_umask, t_cur_umask;
 
+/* Capabilities are per thread: workers started before the sandbox dropped them on the JS thread
+ * (a --take-over successor loads its state first) drop them too, before their next call. The mask
+ * is written before the generation is bumped. */
+static _Atomic unsigned caps_gen;
+static uint64_t caps_keep;
+static __thread unsigned t_caps_gen;
+
+static void apply_caps(void) {
+  unsigned g = atomic_load_explicit(&caps_gen, memory_order_acquire);
+  if (g == t_caps_gen) return;
+  t_caps_gen = g;
+  for (int bit = 0; bit < 64; bit++)
+    if (!((caps_keep >> bit) & 1) && prctl(PR_CAPBSET_DROP, bit, 0, 0, 0) != 0 && errno == EINVAL) break;
+  struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct d[2];
+  if (syscall(SYS_capget, &h, d) != 0) return;
+  for (int i = 0; i < 2; i++) {
+    uint32_t keep = (uint32_t)(caps_keep >> (32 * i));
+    d[i].effective &= keep;
+    d[i].permitted &= keep;
+    d[i].inheritable = 0;
+  }
+  (void)syscall(SYS_capset, &h, d);
+}
+
 static void run(fsreq *r) {
+  apply_caps();
   if (r->pre_err != 0) { r->ret = -1; r->err = r->pre_err; return; }
   int e = vfs_creds_switch(r->has_creds ? &r->creds : NULL);
   if (e != 0) { r->ret = -1; r->err = e; return; }
@@ -728,6 +757,16 @@ napi_value fs_pack_bigint(napi_env env, fsreq *r) {
 /* ---- pool control ---- */
 
 /* fsSetThreads(n): the worker pool grows to n threads (it never shrinks). Returns the new target. */
+/* fsDropWorkerCaps(keepMask): every worker keeps only these capabilities from its next call on. */
+static napi_value js_drop_worker_caps(napi_env env, napi_callback_info info) {
+  VFS_ARGS(1);
+  uint64_t keep;
+  if (!vfs_arg_u64(env, argv[0], &keep)) return NULL;
+  caps_keep = keep;
+  atomic_fetch_add_explicit(&caps_gen, 1, memory_order_release);
+  return vfs_undefined(env);
+}
+
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   VFS_ARGS(1);
   uint32_t n;
@@ -819,6 +858,7 @@ napi_value fs_register_ops(napi_env env, napi_value exports, const fs_op *ops, s
   napi_set_named_property(env, exports, "benchStatxAsyncWork", bf);
   static const vfs_export control[] = {
     {"fsSetThreads", js_set_threads},
+    {"fsDropWorkerCaps", js_drop_worker_caps},
     {"fsPoolStats", js_pool_stats},
     {"cancelBlocking", js_cancel_blocking},
     {NULL, NULL},

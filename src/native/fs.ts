@@ -258,6 +258,7 @@ interface FsAddon {
   fcntlLock(fd: number, cmd: number, type: number, whence: number, start: number | bigint, len: number | bigint, waitId: number, ctx: Ctx): Promise<FlockResult>;
   flock(fd: number, op: number, waitId: number, ctx: Ctx): Promise<void>;
   fsSetThreads(n: number): number;
+  fsDropWorkerCaps(keep: bigint): void;
   fsPoolStats(): PoolStats;
   cancelBlocking(waitId: number): boolean;
   getrlimit(resource: number): [bigint, bigint];
@@ -797,6 +798,13 @@ export function setrlimit(resource: number, limit: Rlimit): void {
  */
 export function setThreadPoolSize(n: number): number {
   return fs.fsSetThreads(n);
+}
+/**
+ * Every pool worker (and lock-wait thread) keeps only the capabilities in `keep` from its next call
+ * on: workers started before the sandbox dropped capabilities on the JS thread drop them too.
+ */
+export function dropWorkerCapabilities(keep: bigint): void {
+  fs.fsDropWorkerCaps(keep);
 }
 /** Pool occupancy, for tests and diagnostics. */
 export function poolStats(): PoolStats {

@@ -18,14 +18,16 @@
  *  The /proc fd opened before stays valid; /proc paths do not (see the README for what that costs).
  * Both then drop capabilities (capabilities.ts): the bounding set, then this thread's sets, and set
  * no_new_privs. Capabilities belong to threads: the ones this thread starts afterwards (the fs
- * pool, the lock waiters, libuv's pool) inherit the reduced sets; V8's own helper threads, started
- * before any of our code ran, keep theirs (they run no syscall on a guest's behalf).
+ * pool, the lock waiters, libuv's pool) inherit the reduced sets, pool workers that already exist
+ * cut theirs before their next call (dropWorkerCapabilities); V8's own helper threads, started
+ * before any of our code ran, keep theirs (they run no syscall on a guest's behalf; the seccomp
+ * filter, installed with TSYNC, does reach them).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as native from '../native/index.js';
-import { openatSync } from '../native/fs.js';
+import { dropWorkerCapabilities, openatSync } from '../native/fs.js';
 import { AT_FDCWD, O_DIRECTORY, O_PATH } from '../native/fs-constants.js';
 import { capabilityNames, keptCapabilities } from './capabilities.js';
 import { logger } from '../log.js';
@@ -230,6 +232,7 @@ function dropCapabilities(keep: bigint): void {
     /* kernels without ambient capabilities */
   }
   native.capset(eff & keep, perm & keep, 0n);
+  dropWorkerCapabilities(keep); // workers that already exist (a --take-over successor's) follow
   native.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   log.debug(`capabilities dropped: ${capabilityNames(perm & ~keep).join(',')}`);
 }

@@ -6,7 +6,7 @@
  * are still removed at exit. Needs root (as the sandbox does).
  */
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { VhostUserFrontend } from '../../src/frontend/device.js';
@@ -183,6 +183,36 @@ test('--take-over with --sandbox=chroot is a usage error (the successor\'s worke
   const d = await spawnDaemon({ sharedDir: tmpDir('vfs-sbxt-'), waitForSocket: false, args: ['--sandbox=chroot', '--upgrade-socket', '/tmp/nonexistent-upgrade.sock', '--take-over'] });
   t.is(await d.exited, 2);
   t.regex(d.log(), /--take-over cannot be combined with --sandbox=chroot/);
+});
+
+rootTest('workers started before the sandbox (a --take-over successor) drop their capabilities before their next call', async (t) => {
+  const dir = tmpDir('vfs-sbxw-');
+  const script = `
+    const { execFileSync } = await import('node:child_process');
+    const fs = await import('node:fs');
+    const nfs = await import(${JSON.stringify(path.resolve('dist/src/native/fs.js'))});
+    await nfs.statx(nfs.AT_FDCWD, '/', 0, nfs.STATX_BASIC_STATS); // the pool starts: workers with every capability
+    const keep = 0x880000dfn;
+    nfs.dropWorkerCapabilities(keep);
+    // Four opens of FIFOs without writers: each occupies a worker until a writer comes.
+    const fifos = [0, 1, 2, 3].map((i) => ${JSON.stringify(dir)} + '/f' + i);
+    fifos.forEach((f) => execFileSync('mkfifo', [f]));
+    const opens = fifos.map((f) => nfs.openat(nfs.AT_FDCWD, f, nfs.O_RDONLY, 0));
+    await new Promise((r) => setTimeout(r, 300));
+    const caps = fs.readdirSync('/proc/self/task').flatMap((tid) => {
+      const st = fs.readFileSync('/proc/self/task/' + tid + '/status', 'utf8');
+      return /^Name:\\s*vfs-fs-pool/m.test(st) ? [/CapEff:\\s*([0-9a-f]+)/.exec(st)[1] + '/' + /CapBnd:\\s*([0-9a-f]+)/.exec(st)[1]] : [];
+    });
+    console.log('pool', caps.join(' '));
+    fifos.forEach((f) => fs.closeSync(fs.openSync(f, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)));
+    (await Promise.all(opens)).forEach((fd) => fs.closeSync(fd));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  const m = /pool (.*)/.exec(r.stdout);
+  t.truthy(m, r.stderr);
+  const caps = m![1]!.split(' ');
+  t.true(caps.length >= 4, `pool threads: ${m![1]}`);
+  t.deepEqual([...new Set(caps)], ['00000000880000df/00000000880000df'], 'every worker: effective and bounding sets cut');
 });
 
 rootTest('a second run that claims a new namespace but shares ours refuses to mount anything', async (t) => {
