@@ -21,27 +21,7 @@ export type Emitted = 'added' | 'skipped' | 'full';
  * directory ends. Serialized per handle (the fd position is shared).
  */
 export function readDir(sys: Sys, h: Handle, offset: bigint, emit: (d: Dirent64) => Promise<Emitted>): Promise<void> {
-  const s = h.dir!;
-  return s.serialize(async () => {
-    if (offset !== s.pos) {
-      await sys.lseek(h.fd, offset, SEEK_SET);
-      s.pos = offset;
-      s.ahead = [];
-    }
-    for (;;) {
-      if (s.ahead.length === 0) {
-        s.buf ??= new Uint8Array(DIRBUF);
-        const n = await sys.getdents64(h.fd, s.buf);
-        if (n === 0) return;
-        // Reversed, so taking the next record is a pop().
-        s.ahead = parseDirents(s.buf, n).reverse();
-      }
-      const d = s.ahead[s.ahead.length - 1]!;
-      if ((await emit(d)) === 'full') return;
-      s.ahead.pop();
-      s.pos = d.off;
-    }
-  });
+  return readDirBatches(sys, h, offset, 1, async ([d]) => ((await emit(d!)) === 'full' ? 0 : 1));
 }
 
 /**
