@@ -48,7 +48,8 @@ export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
   };
   proc.stdout!.on('data', onData);
   proc.stderr!.on('data', onData);
-  const exited = new Promise<number | string>((r) => proc.on('exit', (code, sig) => r(code ?? sig ?? 'unknown')));
+  // 'close', not 'exit': 'exit' can come before the last output was read from the pipes.
+  const exited = new Promise<number | string>((r) => proc.on('close', (code, sig) => r(code ?? sig ?? 'unknown')));
   const waitForLog = (re: RegExp, timeoutMs = 10_000) =>
     new Promise<RegExpMatchArray>((resolve, reject) => {
       const check = () => {
