@@ -73,8 +73,66 @@ function sizeOf(spec: FieldSpec): number {
   return spec.size;
 }
 
-function dataView(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/**
+ * A DataView over the whole ArrayBuffer behind `bytes` (callers add bytes.byteOffset). One entry is
+ * kept: requests and replies land in the same guest-memory chunk over and over, and a DataView per
+ * struct was a measurable share of the daemon's event-loop thread. A buffer munmap()ed since is
+ * detached, so a stale entry can only miss, never reach unmapped memory.
+ */
+let cachedBuffer: ArrayBufferLike | undefined;
+let cachedView: DataView | undefined;
+function wholeView(bytes: Uint8Array): DataView {
+  const buf = bytes.buffer;
+  if (buf !== cachedBuffer || cachedView === undefined || cachedView.byteLength !== buf.byteLength) {
+    cachedBuffer = buf;
+    cachedView = new DataView(buf);
+  }
+  return cachedView;
+}
+
+/** The expression that loads a `spec` at offset expression `o`. */
+function getter(spec: Scalar, o: string): string {
+  switch (spec) {
+    case 'u8':
+      return `dv.getUint8(${o})`;
+    case 'u16':
+      return `dv.getUint16(${o}, true)`;
+    case 'u32':
+      return `dv.getUint32(${o}, true)`;
+    case 'i32':
+      return `dv.getInt32(${o}, true)`;
+    case 'u64':
+      return `dv.getBigUint64(${o}, true)`;
+    case 'i64':
+      return `dv.getBigInt64(${o}, true)`;
+  }
+}
+
+/** Statements that store the value `x` at `o` (the generic encoder's conversions, per type). */
+function setter(spec: Scalar): string {
+  switch (spec) {
+    case 'u8':
+      return 'dv.setUint8(o, Number(x ?? 0));';
+    case 'u16':
+      return 'dv.setUint16(o, Number(x ?? 0), true);';
+    case 'u32':
+      return 'dv.setUint32(o, Number(x ?? 0) >>> 0, true);';
+    case 'i32':
+      return 'dv.setInt32(o, Number(x ?? 0) | 0, true);';
+    case 'u64':
+    case 'i64':
+      // asUintN accepts negative values (times before 1970, -1 sentinels) and wraps them.
+      return "dv.setBigUint64(o, BigInt.asUintN(64, typeof x === 'bigint' ? x : BigInt(x ?? 0n)), true);";
+  }
+}
+
+/** Zero n bytes at `at` (relative to b), widest stores first. */
+function zeroes(at: number, n: number): string {
+  const out: string[] = [];
+  let i = 0;
+  for (; i + 4 <= n; i += 4) out.push(`dv.setUint32(b + ${at + i}, 0);`);
+  for (; i < n; i++) out.push(`dv.setUint8(b + ${at + i}, 0);`);
+  return out.join('\n');
 }
 
 /** Declare a struct. Field order is wire order. */
@@ -86,69 +144,30 @@ export function struct<const F extends Fields>(name: string, fields: F): StructD
     slots.push({ key, spec, at: size });
     size += sizeOf(spec);
   }
-  const read = (dv: DataView, base: number): T => {
-    const out: Record<string, unknown> = {};
-    for (const { key, spec, at } of slots) {
-      const o = base + at;
-      if (typeof spec === 'string') {
-        switch (spec) {
-          case 'u8':
-            out[key] = dv.getUint8(o);
-            break;
-          case 'u16':
-            out[key] = dv.getUint16(o, true);
-            break;
-          case 'u32':
-            out[key] = dv.getUint32(o, true);
-            break;
-          case 'i32':
-            out[key] = dv.getInt32(o, true);
-            break;
-          case 'u64':
-            out[key] = dv.getBigUint64(o, true);
-            break;
-          case 'i64':
-            out[key] = dv.getBigInt64(o, true);
-            break;
-        }
-      } else if (!('pad' in spec)) {
-        out[key] = spec.read(dv, o);
-      }
+  // The decoder and encoder are generated from the declaration as straight-line code: one object
+  // literal (so every decoded value of a struct has the same shape) and one store per field, instead
+  // of a loop over the fields per call. Nested structs are called through `nested[i]`.
+  const fn = name.replace(/\W/g, '_');
+  const nested: StructDef<unknown>[] = [];
+  const readParts: string[] = [];
+  const writeParts: string[] = [];
+  for (const { key, spec, at } of slots) {
+    const k = JSON.stringify(key);
+    if (typeof spec === 'string') {
+      readParts.push(`${k}: ${getter(spec, `b + ${at}`)}`);
+      writeParts.push(`{ const o = b + ${at}; const x = v[${k}]; ${setter(spec)} }`);
+    } else if ('pad' in spec) {
+      writeParts.push(zeroes(at, spec.pad));
+    } else {
+      nested.push(spec);
+      const i = nested.length - 1;
+      readParts.push(`${k}: nested[${i}].read(dv, b + ${at})`);
+      writeParts.push(`nested[${i}].write(dv, b + ${at}, v[${k}]);`);
     }
-    return out as T;
-  };
-  const write = (dv: DataView, base: number, value: T): void => {
-    const v = value as Record<string, unknown>;
-    for (const { key, spec, at } of slots) {
-      const o = base + at;
-      if (typeof spec === 'string') {
-        const x = v[key];
-        switch (spec) {
-          case 'u8':
-            dv.setUint8(o, Number(x ?? 0));
-            break;
-          case 'u16':
-            dv.setUint16(o, Number(x ?? 0), true);
-            break;
-          case 'u32':
-            dv.setUint32(o, Number(x ?? 0) >>> 0, true);
-            break;
-          case 'i32':
-            dv.setInt32(o, Number(x ?? 0) | 0, true);
-            break;
-          case 'u64':
-          case 'i64':
-            // asUintN accepts negative values (times before 1970, -1 sentinels) and wraps them.
-            dv.setBigUint64(o, BigInt.asUintN(64, BigInt((x as bigint | number | undefined) ?? 0n)), true);
-            break;
-        }
-      } else if ('pad' in spec) {
-        for (let i = 0; i < spec.pad; i++) dv.setUint8(o + i, 0);
-      } else {
-        spec.write(dv, o, v[key] as object);
-      }
-    }
-  };
+  }
+  // The source text comes from the field table above only: no guest or user input reaches it.
+  const read = new Function('nested', `return function read_${fn}(dv, b) {\n  return {\n    ${readParts.join(',\n    ')}\n  };\n};`)(nested) as (dv: DataView, at: number) => T;
+  const write = new Function('nested', `return function write_${fn}(dv, b, v) {\n  ${writeParts.join('\n  ')}\n};`)(nested) as (dv: DataView, at: number, value: T) => void;
   return {
     name,
     size,
@@ -158,17 +177,17 @@ export function struct<const F extends Fields>(name: string, fields: F): StructD
       if (offset < 0 || bytes.byteLength - offset < size) {
         throw new ProtocolError('FUSE_TRUNCATED', `${name}: need ${size} bytes, have ${Math.max(0, bytes.byteLength - offset)}`);
       }
-      return read(dataView(bytes), offset);
+      return read(wholeView(bytes), bytes.byteOffset + offset);
     },
     encode(value: T, bytes: Uint8Array, offset = 0): void {
       if (offset < 0 || bytes.byteLength - offset < size) {
         throw new ProtocolError('FUSE_NO_ROOM', `${name}: need ${size} bytes, have ${Math.max(0, bytes.byteLength - offset)}`);
       }
-      write(dataView(bytes), offset, value);
+      write(wholeView(bytes), bytes.byteOffset + offset, value);
     },
     toBytes(value: T): Uint8Array {
       const b = new Uint8Array(size);
-      write(dataView(b), 0, value);
+      write(new DataView(b.buffer), 0, value);
       return b;
     },
   };

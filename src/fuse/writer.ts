@@ -87,7 +87,18 @@ export class SegmentWriter {
 
   /** Encode a struct at the cursor. */
   writeStruct<T>(def: StructDef<T>, value: T): void {
-    this.fill(def.size, (buf, off) => def.encode(value, buf, off), def.name);
+    // The common case (the struct fits in the current segment) without fill()'s closure.
+    const n = def.size;
+    this.need(n, def.name);
+    this.settle();
+    const cur = this.segs[this.seg];
+    if (cur !== undefined && cur.byteLength - this.pos >= n) {
+      def.encode(value, cur, this.pos);
+      this.pos += n;
+      this.done += n;
+      return;
+    }
+    this.write(def.toBytes(value), def.name);
   }
 
   /** Skip `n` bytes to be filled later with writeAt(); returns their position. */

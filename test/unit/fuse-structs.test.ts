@@ -86,6 +86,23 @@ test('decode of a short buffer throws FUSE_TRUNCATED; encode without room throws
   t.is(e2?.code, 'FUSE_NO_ROOM');
 });
 
+test('views at different offsets of one ArrayBuffer: each encode and decode lands at its own view\'s offset', (t) => {
+  // The codec keeps one DataView per ArrayBuffer; a view's byteOffset must still be honoured.
+  const backing = new ArrayBuffer(512);
+  const a = new Uint8Array(backing, 3, 200);
+  const b = new Uint8Array(backing, 251, 200);
+  F.fuse_attr.encode(ATTR, a, 5);
+  F.fuse_attr.encode({ ...ATTR, ino: 7n }, b, 0);
+  t.deepEqual(Buffer.from(backing, 8, 88), Buffer.from(B.attr(ATTR)));
+  t.deepEqual(Buffer.from(backing, 251, 88), Buffer.from(B.attr({ ...ATTR, ino: 7n })));
+  t.deepEqual(F.fuse_attr.decode(a, 5), ATTR);
+  t.is(F.fuse_attr.decode(b).ino, 7n);
+  // The padding of fuse_attr_out is written as zero over whatever was there.
+  const dirty = new Uint8Array(104).fill(0xff);
+  F.fuse_attr_out.encode({ attr_valid: 1n, attr_valid_nsec: 2, attr: ATTR }, dirty);
+  t.deepEqual(Buffer.from(dirty.subarray(12, 16)), Buffer.alloc(4));
+});
+
 test('dirents: encoded with 8-byte padding, decoded by the builder and back', (t) => {
   const buf = new Uint8Array(200);
   let off = F.encodeDirent(buf, 0, { ino: 5n, off: 1n, type: 4 }, Buffer.from('a'));
