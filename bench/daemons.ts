@@ -114,15 +114,22 @@ export class GuestLikeTransport implements FuseTransport {
 
   request(queueIndex: number, readable: Uint8Array | Uint8Array[], writableLen: number): Promise<{ usedLen: number; data: Uint8Array }> {
     let segs = readable instanceof Uint8Array ? [readable] : readable;
-    let writableSegments = 1;
+    let writableLengths: number[] | undefined;
     if (this.pages) {
       if (segs.some((s) => s.byteLength > 4096)) segs = segs.flatMap(splitPages);
       // fuse_out_header in one entry, the reply argument or data pages after it.
-      if (writableLen > 16) writableSegments = 1 + Math.max(1, Math.ceil((writableLen - 16) / 4096));
+      if (writableLen > 16) writableLengths = [16, ...pageLengths(writableLen - 16)];
     }
-    const n = segs.length + (writableLen > 0 ? writableSegments : 0);
-    return this.dev.request(queueIndex, segs, writableLen, { indirect: this.indirect && n > 1, writableSegments });
+    const n = segs.length + (writableLen > 0 ? (writableLengths?.length ?? 1) : 0);
+    return this.dev.request(queueIndex, segs, writableLen, { indirect: this.indirect && n > 1, writableLengths });
   }
+}
+
+/** n bytes as 4 KiB entries, the last one shorter. */
+function pageLengths(n: number): number[] {
+  const out: number[] = [];
+  for (let o = 0; o < n; o += 4096) out.push(Math.min(4096, n - o));
+  return out;
 }
 
 function splitPages(s: Uint8Array): Uint8Array[] {

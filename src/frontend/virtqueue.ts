@@ -58,8 +58,13 @@ export interface RequestOptions {
    * it (the back-end must split its translation). Needs GPA-contiguous regions.
    */
   span?: 'chain' | 'descriptor';
-  /** Split the writable space into this many descriptors. Default 1. */
+  /** Split the writable space into this many descriptors of equal length. Default 1. */
   writableSegments?: number;
+  /**
+   * The writable descriptors' lengths, in order, instead of an equal split (e.g. the out header
+   * alone, then the reply, as the Linux driver lays them out). Must add up to the writable length.
+   */
+  writableLengths?: readonly number[];
 }
 
 /** A used buffer: the length the device reported and the bytes it wrote (at most writableLen). */
@@ -204,7 +209,11 @@ export class SplitVirtqueueDriver {
     const segs = (readable instanceof Uint8Array ? [readable] : readable).filter((s) => s.byteLength > 0);
     const indirect = opts.indirect === true;
     if (indirect && !this.indirectOk) return Promise.reject(new FrontendError('FRONTEND_NO_INDIRECT', 'VIRTIO_RING_F_INDIRECT_DESC was not negotiated'));
-    const wsegs = writableLen > 0 ? Math.max(1, Math.min(opts.writableSegments ?? 1, writableLen)) : 0;
+    const lens = opts.writableLengths;
+    if (lens !== undefined && (lens.some((l) => !(l > 0)) || lens.reduce((a, l) => a + l, 0) !== writableLen)) {
+      return Promise.reject(new RangeError(`writable lengths ${lens.join('+')} do not make ${writableLen} bytes`));
+    }
+    const wsegs = writableLen > 0 ? (lens?.length ?? Math.max(1, Math.min(opts.writableSegments ?? 1, writableLen))) : 0;
     const rsegs = opts.span === 'chain' ? 2 : opts.span === 'descriptor' ? 1 : segs.length;
     const n = rsegs + wsegs;
     if (n === 0) return Promise.reject(new RangeError('a request needs at least one buffer'));
@@ -307,9 +316,11 @@ export class SplitVirtqueueDriver {
         const gpa = this.mem.alloc(writableLen);
         allocs.push(gpa);
         const per = Math.floor(writableLen / wsegs);
+        let at = gpa;
         for (let i = 0; i < wsegs; i++) {
-          const len = i === wsegs - 1 ? writableLen - per * (wsegs - 1) : per;
-          writable.push({ gpa: gpa + per * i, len, write: true });
+          const len = opts.writableLengths?.[i] ?? (i === wsegs - 1 ? writableLen - per * (wsegs - 1) : per);
+          writable.push({ gpa: at, len, write: true });
+          at += len;
         }
         chain.push(...writable);
       }

@@ -79,11 +79,12 @@ test('indirect descriptors, and chains spanning two regions (two descriptors, or
   const d = startTestDaemon(new EchoDevice(3));
   const fe = await VhostUserFrontend.connect({ socketPath: d.socketPath, memory: { regions: 2, regionSize: 4 << 20 }, watchdogMs: 0 });
   const big = Buffer.alloc(5000, 7);
-  for (const opts of [{ indirect: true }, { span: 'chain' as const }, { span: 'descriptor' as const }, { indirect: true, writableSegments: 3 }]) {
+  for (const opts of [{ indirect: true }, { span: 'chain' as const }, { span: 'descriptor' as const }, { indirect: true, writableSegments: 3 }, { writableLengths: [16, 4096, 1888] }]) {
     const c = await fe.request(1, big, 6000, opts);
     t.is(c.usedLen, 5001, JSON.stringify(opts));
     t.true(Buffer.from(c.data.subarray(0, 5000)).equals(big));
   }
+  await t.throwsAsync(fe.request(1, big, 6000, { writableLengths: [16, 4096] }), { instanceOf: RangeError });
   fe.close();
   await d.stop();
 });
