@@ -151,7 +151,11 @@ export class FuseServer {
     const w = new SegmentWriter(writable);
     try {
       if (debug.enabled) debug('unique=%s %s nodeid=%s len=%d pid=%d', String(h.unique), fuseOpcodeName(h.opcode), String(h.nodeid), h.len, h.pid);
-      return await this.dispatch(h, r, w, queue);
+      // One async frame per request: dispatch() is synchronous up to the operation's own promise.
+      const q = this.request(h, r, w, queue);
+      const pending = this.dispatch(q);
+      if (pending !== undefined) await pending;
+      return q.noReply ? 0 : w.written;
     } catch (e) {
       try {
         return this.replyError(h, w, e);
@@ -198,7 +202,8 @@ export class FuseServer {
     await this.fs.destroy();
   }
 
-  private async dispatch(h: FuseInHeader, r: SegmentReader, w: SegmentWriter, queue?: number): Promise<number> {
+  /** Check the header's lengths against what was readable and build the Request. */
+  private request(h: FuseInHeader, r: SegmentReader, w: SegmentWriter, queue?: number): Request {
     const available = fuse_in_header.size + r.remaining;
     if (h.len < fuse_in_header.size || h.len > available) {
       throw new ProtocolError('FUSE_BAD_LEN', `len ${h.len}, ${available} bytes readable`);
@@ -209,24 +214,24 @@ export class FuseServer {
     const args = new SegmentReader(r.takeViews(argLen));
     const ext = r.readCopy(extLen, 'extensions');
 
-    const q = new Request(h, args, ext, w, this.session, queue);
-    if (h.opcode === Op.FUSE_INIT) {
-      await this.init(q);
-      return w.written;
-    }
+    return new Request(h, args, ext, w, this.session, queue);
+  }
+
+  /** Start the request's operation: its promise, or undefined when it is done already. Throws what it refuses. */
+  private dispatch(q: Request): Promise<void> | undefined {
+    const opcode = q.h.opcode;
+    if (opcode === Op.FUSE_INIT) return this.init(q);
     if (!this.state.initialized) {
-      if (NO_REPLY.has(h.opcode)) return 0;
-      throw new FuseError('EIO', `${fuseOpcodeName(h.opcode)} before FUSE_INIT`);
+      if (NO_REPLY.has(opcode)) {
+        q.noReply = true;
+        return undefined;
+      }
+      throw new FuseError('EIO', `${fuseOpcodeName(opcode)} before FUSE_INIT`);
     }
-    if (h.opcode === Op.FUSE_DESTROY) {
-      await this.reset();
-      q.ok();
-      return w.written;
-    }
-    const op = OPS[h.opcode];
-    if (op === undefined) throw new FuseError('ENOSYS', `unknown opcode ${h.opcode}`);
-    await op(q, this.fs);
-    return q.noReply ? 0 : w.written;
+    if (opcode === Op.FUSE_DESTROY) return this.reset().then(() => q.ok());
+    const op = OPS[opcode];
+    if (op === undefined) throw new FuseError('ENOSYS', `unknown opcode ${opcode}`);
+    return op(q, this.fs);
   }
 
   /** FUSE_INIT: version negotiation, then the flag intersection capable & (server | file system). */
