@@ -56,7 +56,7 @@ async function read(q: Request, fs: FileSystem): Promise<void> {
   const n = await fs.read(q.ctx, q.h.nodeid, a.fh, a.offset, a.size, a.flags, dest, owner);
   if (!Number.isInteger(n) || n < 0 || n > a.size) throw new FuseError('EIO', `read returned ${n} for ${a.size} bytes`);
   q.w.advance(n);
-  q.w.writeAt(hdr, S.fuse_out_header.toBytes({ len: S.fuse_out_header.size + n, error: 0, unique: q.h.unique }));
+  q.w.writeStructAt(hdr, S.fuse_out_header, { len: S.fuse_out_header.size + n, error: 0, unique: q.h.unique });
 }
 
 async function readdirCommon(q: Request, fs: FileSystem, plus: boolean): Promise<void> {
@@ -75,7 +75,7 @@ async function readdirCommon(q: Request, fs: FileSystem, plus: boolean): Promise
     // surface on the next call, as virtiofsd does.
     if (sink.count === 0) throw e;
   }
-  q.w.writeAt(hdr, S.fuse_out_header.toBytes({ len: S.fuse_out_header.size + sink.bytes, error: 0, unique: q.h.unique }));
+  q.w.writeStructAt(hdr, S.fuse_out_header, { len: S.fuse_out_header.size + sink.bytes, error: 0, unique: q.h.unique });
 }
 
 function getxattrLike(q: Request, size: number, value: Uint8Array, max: number): void {

@@ -129,6 +129,20 @@ export class SegmentWriter {
     }
   }
 
+  /** Encode a struct over already-written bytes at absolute position `at` (e.g. a reserved header). */
+  writeStructAt<T>(at: number, def: StructDef<T>, value: T): void {
+    let skip = at;
+    for (const s of this.segs) {
+      if (skip < s.byteLength) {
+        // In place when it lies in one segment (the out header has its own descriptor).
+        if (s.byteLength - skip >= def.size && at + def.size <= this.done) return def.encode(value, s, skip);
+        break;
+      }
+      skip -= s.byteLength;
+    }
+    this.writeAt(at, def.toBytes(value));
+  }
+
   /**
    * The next `n` writable bytes as sub-views of guest memory (no copy), without moving the cursor: the
    * callee fills a prefix of them and the caller then advance()s by what was filled.

@@ -81,6 +81,14 @@ test('writer: structs and bytes across any boundary; reserve + writeAt', (t) => 
     t.is(w.written, 26);
     t.deepEqual(B.gather(segs, w.written), expected, `cut at ${cut}`);
     t.is(w.available, 3);
+    // writeStructAt: in place when the struct lies in one segment, copied across a boundary otherwise.
+    const segs2 = [new Uint8Array(cut), new Uint8Array(0), new Uint8Array(expected.length - cut + 3)];
+    const w2 = new SegmentWriter(segs2);
+    const at2 = w2.reserve(16);
+    w2.write(expected.subarray(16));
+    w2.writeStructAt(at2, fuse_out_header, { len: 26, error: 0, unique: 5n });
+    t.deepEqual(B.gather(segs2, w2.written), expected, `writeStructAt, cut at ${cut}`);
+    t.throws(() => w2.writeStructAt(12, fuse_out_header, { len: 0, error: 0, unique: 0n }), { instanceOf: ProtocolError });
   }
 });
 
