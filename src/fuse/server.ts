@@ -93,6 +93,9 @@ export interface SessionState {
   kernelMinor: number;
 }
 
+/** The extension area of the requests that have none (most): shared, it has no bytes to change. */
+const NO_EXTENSIONS = new Uint8Array(0);
+
 export class FuseServer {
   private readonly o: Required<FuseServerOptions>;
   private state: { initialized: boolean; flags: bigint; minor: number; kernelMinor: number } = {
@@ -211,9 +214,13 @@ export class FuseServer {
     const extLen = h.total_extlen * 8;
     const argLen = h.len - fuse_in_header.size - extLen;
     if (argLen < 0) throw new ProtocolError('FUSE_BAD_LEN', `total_extlen ${h.total_extlen} exceeds len ${h.len}`);
+    if (extLen === 0) {
+      // Most requests: the arguments are the rest of `len`, read through the same reader.
+      r.limit(argLen);
+      return new Request(h, r, NO_EXTENSIONS, w, this.session, queue);
+    }
     const args = new SegmentReader(r.takeViews(argLen));
     const ext = r.readCopy(extLen, 'extensions');
-
     return new Request(h, args, ext, w, this.session, queue);
   }
 
