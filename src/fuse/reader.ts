@@ -96,7 +96,18 @@ export class SegmentReader {
 
   /** Decode one struct from the next `def.size` bytes. */
   readStruct<T>(def: StructDef<T>): T {
-    return def.decode(this.readContiguous(def.size, def.name));
+    // Decoded where it lies when it does not straddle a boundary: no sub-view per struct.
+    const n = def.size;
+    this.need(n, def.name);
+    this.settle();
+    const cur = this.segs[this.seg];
+    if (cur !== undefined && cur.byteLength - this.pos >= n) {
+      const v = def.decode(cur, this.pos);
+      this.pos += n;
+      this.advance(n);
+      return v;
+    }
+    return def.decode(this.readCopy(n, def.name));
   }
 
   /** The next `n` bytes as sub-views of the segments, in order, without copying. Empty views are omitted. */
