@@ -59,6 +59,9 @@ export class SplitQueue {
   /** Where used-ring writes are logged (dirty logging); updated when only the log address changes. */
   usedGpa = 0;
   private readonly mask: number;
+  /** indirectTable(): the last chunk's DataView, and where the table it returned starts. */
+  private chunkView: DataView | undefined;
+  private indirectOff = 0;
 
   /**
    * Build the ring views. Throws VirtqueueError if a ring is outside guest memory, not contiguous in
@@ -111,6 +114,8 @@ export class SplitQueue {
   private walk(head: number): Chain {
     const chain: Chain = { head, readable: [], writable: [], writableGpa: [], readableLen: 0, writableLen: 0 };
     let table = this.desc;
+    /** Where the table starts in `table` (an indirect table is read through its chunk's DataView). */
+    let tableOff = 0;
     let tableSize = this.size;
     let idx = head;
     let count = 0;
@@ -118,7 +123,7 @@ export class SplitQueue {
     for (;;) {
       if (idx >= tableSize) throw new VirtqueueError('VRING_NEXT_OUT_OF_RANGE', `next index ${idx} >= ${inIndirect ? 'indirect table' : 'queue'} size ${tableSize}`);
       if (++count > tableSize) throw new VirtqueueError('VRING_DESC_LOOP', `descriptor chain from head ${head} is longer than ${tableSize}: a loop`);
-      const base = idx * VRING_DESC_SIZE;
+      const base = tableOff + idx * VRING_DESC_SIZE;
       const lo = table.getUint32(base, true);
       const hi = table.getUint32(base + 4, true);
       const len = table.getUint32(base + 8, true);
@@ -134,6 +139,7 @@ export class SplitQueue {
           throw new VirtqueueError('VRING_INDIRECT_BAD_SIZE', `indirect table length ${len} is not a non-zero multiple of ${VRING_DESC_SIZE} up to ${VIRTQUEUE_MAX_SIZE} entries`);
         }
         table = this.indirectTable(addr, len);
+        tableOff = this.indirectOff;
         tableSize = len / VRING_DESC_SIZE;
         idx = 0;
         count = 0;
@@ -171,11 +177,21 @@ export class SplitQueue {
     }
   }
 
-  /** An indirect table as one DataView; copied if it crosses a region edge (rare). */
+  /**
+   * An indirect table as a DataView, the table starting at `indirectOff` in it: a DataView over the
+   * whole memory chunk, kept for the next table in the same chunk (one per chain was a measurable
+   * allocation), or a copy starting at 0 if the table crosses a region edge (rare). Bounds: walk()
+   * reads only entries below len / VRING_DESC_SIZE.
+   */
   private indirectTable(addr: number, len: number): DataView {
     const first = this.mem.translate(addr, len);
     if (first === undefined) throw new VirtqueueError('VRING_ADDR_OUTSIDE_MEMORY', `indirect table at 0x${addr.toString(16)} is outside guest memory`);
-    if (first.length === len) return new DataView(first.buffer, first.byteOffset, len);
+    if (first.length === len) {
+      if (this.chunkView === undefined || this.chunkView.buffer !== first.buffer) this.chunkView = new DataView(first.buffer);
+      this.indirectOff = first.byteOffset;
+      return this.chunkView;
+    }
+    this.indirectOff = 0;
     const parts: Uint8Array[] = [];
     this.map(addr, len, parts, undefined, -1);
     const copy = new Uint8Array(len);
