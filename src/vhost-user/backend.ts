@@ -213,11 +213,25 @@ export class Backend {
     }
   }
 
-  private async drainAll(): Promise<boolean> {
+  /**
+   * Until `p` settles, end blocking waits (lock waits) now and every 100 ms: a request still queued
+   * when the first abort went out (a loaded daemon) starts its wait later, and must not hold the
+   * stop either.
+   */
+  private async whileAborting<T>(p: Promise<T>): Promise<T> {
     this.device.abortBlocking?.();
+    const again = setInterval(() => this.device.abortBlocking?.(), 100).unref();
+    try {
+      return await p;
+    } finally {
+      clearInterval(again);
+    }
+  }
+
+  private async drainAll(): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), DRAIN_TIMEOUT_MS)));
-    const ok = await Promise.race([Promise.all(this.vrings.map((v) => v.drain())).then(() => true), timeout]);
+    const ok = await Promise.race([this.whileAborting(Promise.all(this.vrings.map((v) => v.drain()))).then(() => true), timeout]);
     clearTimeout(timer);
     if (!ok) log.warn(`requests still in flight after ${DRAIN_TIMEOUT_MS} ms; continuing without them`);
     return ok;
@@ -318,8 +332,7 @@ export class Backend {
   private async getVringBase(s: vu.VringState): Promise<Uint8Array> {
     const v = this.vring(s.index, 'GET_VRING_BASE');
     // A lock wait could hold the stop (and a VM stop or migration) forever: it ends with EINTR.
-    this.device.abortBlocking?.();
-    const base = await v.stop();
+    const base = await this.whileAborting(v.stop());
     log.debug(`queue ${s.index} stopped at avail index ${base}`);
     return vu.encodeVringState({ index: s.index, num: base });
   }
