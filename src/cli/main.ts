@@ -67,16 +67,32 @@ async function run(o: Options): Promise<number> {
   if (syslog !== undefined) configureLog({ sink: syslog.sink });
   else if (o.syslog) log.warn('--syslog: logger(1) (bsdutils) or /dev/log not found: logging to stderr');
   if (o.uidMap.length > 0 || o.gidMap.length > 0) log.warn('--uid-map/--gid-map are not implemented (no user-namespace sandbox): guest ids are host ids');
+  // SIGTERM/SIGINT stop the daemon cleanly (socket and pid file removed), also during start-up.
+  let daemon: Daemon | undefined;
+  let signalled = false;
+  const onSignal = (sig: string) => {
+    if (signalled) return;
+    signalled = true;
+    log.info(`${sig}: finishing in-flight requests and exiting`);
+    void daemon?.stop();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  // Before the socket exists: callers wait for the socket, then read the pid file.
+  if (!o.takeOver && o.pidFile !== undefined) writePidFile(o.pidFile);
+  const fail = (): number => {
+    if (o.pidFile !== undefined && !o.takeOver) removeQuietly(o.pidFile);
+    return 1;
+  };
   let server;
   let hostFds: HostFds;
   try {
     ({ server, hostFds } = createFuseServer(o));
   } catch (e) {
     log.error(`cannot serve ${o.sharedDir}: ${(e as Error).message}`);
-    return 1;
+    return fail();
   }
   const device = new VirtioFsDevice(server, { requestQueues: o.requestQueues, tag: o.tag, migration: o.migration });
-  let daemon: Daemon;
   let adopted: Backend | undefined;
   let ack: (() => void) | undefined;
   try {
@@ -90,24 +106,11 @@ async function run(o: Options): Promise<number> {
     daemon = new Daemon({ socketPath: o.socketPath, fd: listenFd, socketGroup: o.socketGroup, persistent: o.persistent }, device);
   } catch (e) {
     log.error(`${(e as { code?: string }).code ?? ''} ${(e as Error).message}`.trim());
-    return 1;
+    return fail();
   }
   ack?.();
-  // From here a SIGTERM/SIGINT stops the daemon cleanly (socket and pid file removed).
-  let signalled = false;
-  const onSignal = (sig: string) => {
-    if (signalled) return;
-    signalled = true;
-    log.info(`${sig}: finishing in-flight requests and exiting`);
-    void daemon.stop();
-  };
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  // Right after the socket exists (callers wait for the socket, then read the pid file).
-  if (o.pidFile !== undefined) {
-    fs.writeFileSync(o.pidFile, `${process.pid}\n`);
-    pinForRemoval(o.pidFile);
-  }
+  if (signalled) void daemon.stop(); // a signal during start-up: stop as soon as there is something to stop
+  if (o.takeOver && o.pidFile !== undefined) writePidFile(o.pidFile); // the predecessor's is ours only now
   if (o.upgradeSocket !== undefined) await listenForSuccessor(o, daemon, device);
   let metricsEndpoint: MetricsEndpoint | undefined;
   try {
@@ -168,4 +171,12 @@ function removeQuietly(p: string): void {
   } catch {
     /* already gone */
   }
+}
+
+/** The pid file, written whole (a reader never sees it empty) and pinned for removal at exit. */
+function writePidFile(p: string): void {
+  const tmp = `${p}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${process.pid}\n`);
+  fs.renameSync(tmp, p);
+  pinForRemoval(p);
 }
