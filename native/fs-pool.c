@@ -188,33 +188,36 @@ static __thread bool t_private_fs; /* unshare(CLONE_FS) done: umask is this thre
 static __thread int t_unshare_err;
 static __thread int t_base_umask, t_cur_umask;
 
-/* Capabilities are per thread: workers started before the sandbox dropped them on the JS thread
- * (a --take-over successor loads its state first) drop them too, before their next call. The mask
- * is written before the generation is bumped. */
+/* Capabilities are per thread. fsDropCaps() cuts the calling (JS) thread's sets at once, and every
+ * worker started before it (a --take-over successor loads its state first) cuts its own before its
+ * next call: one mechanism for both. The mask is written before the generation is bumped. */
 static _Atomic unsigned caps_gen;
 static uint64_t caps_keep;
 static __thread unsigned t_caps_gen;
 
-static void apply_caps(void) {
+/* This thread: bounding set, then effective and permitted, to caps_keep; inheritable emptied.
+ * Returns 0 or the errno of capget/capset. Bounding-set drops stop at EINVAL (past the kernel's
+ * last capability); EPERM (no CAP_SETPCAP) leaves the bounding set, the sets below still shrink. */
+static int apply_caps(void) {
   unsigned g = atomic_load_explicit(&caps_gen, memory_order_acquire);
-  if (g == t_caps_gen) return;
+  if (g == t_caps_gen) return 0;
   t_caps_gen = g;
   for (int bit = 0; bit < 64; bit++)
     if (!((caps_keep >> bit) & 1) && prctl(PR_CAPBSET_DROP, bit, 0, 0, 0) != 0 && errno == EINVAL) break;
   struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
   struct __user_cap_data_struct d[2];
-  if (syscall(SYS_capget, &h, d) != 0) return;
+  if (syscall(SYS_capget, &h, d) != 0) return errno;
   for (int i = 0; i < 2; i++) {
     uint32_t keep = (uint32_t)(caps_keep >> (32 * i));
     d[i].effective &= keep;
     d[i].permitted &= keep;
     d[i].inheritable = 0;
   }
-  (void)syscall(SYS_capset, &h, d);
+  return syscall(SYS_capset, &h, d) != 0 ? errno : 0;
 }
 
 static void run(fsreq *r) {
-  apply_caps();
+  (void)apply_caps(); /* a failure leaves this worker's sets as they were; the JS thread's call reports it */
   if (r->pre_err != 0) { r->ret = -1; r->err = r->pre_err; return; }
   int e = vfs_creds_switch(r->has_creds ? &r->creds : NULL);
   if (e != 0) { r->ret = -1; r->err = e; return; }
@@ -756,17 +759,19 @@ napi_value fs_pack_bigint(napi_env env, fsreq *r) {
 
 /* ---- pool control ---- */
 
-/* fsSetThreads(n): the worker pool grows to n threads (it never shrinks). Returns the new target. */
-/* fsDropWorkerCaps(keepMask): every worker keeps only these capabilities from its next call on. */
-static napi_value js_drop_worker_caps(napi_env env, napi_callback_info info) {
+/* fsDropCaps(keepMask): this thread keeps only these capabilities now, every worker from its next call on. */
+static napi_value js_drop_caps(napi_env env, napi_callback_info info) {
   VFS_ARGS(1);
   uint64_t keep;
   if (!vfs_arg_u64(env, argv[0], &keep)) return NULL;
   caps_keep = keep;
   atomic_fetch_add_explicit(&caps_gen, 1, memory_order_release);
+  int e = apply_caps();
+  if (e != 0) return vfs_throw_errno(env, e, "capset");
   return vfs_undefined(env);
 }
 
+/* fsSetThreads(n): the worker pool grows to n threads (it never shrinks). Returns the new target. */
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   VFS_ARGS(1);
   uint32_t n;
@@ -858,7 +863,7 @@ napi_value fs_register_ops(napi_env env, napi_value exports, const fs_op *ops, s
   napi_set_named_property(env, exports, "benchStatxAsyncWork", bf);
   static const vfs_export control[] = {
     {"fsSetThreads", js_set_threads},
-    {"fsDropWorkerCaps", js_drop_worker_caps},
+    {"fsDropCaps", js_drop_caps},
     {"fsPoolStats", js_pool_stats},
     {"cancelBlocking", js_cancel_blocking},
     {NULL, NULL},

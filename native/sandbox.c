@@ -4,8 +4,9 @@
  * decided in TypeScript. All of these are synchronous (they run once, at start-up, on the JS thread).
  *
  * Thread scope matters here: mount, umount2 and pivot_root act on the mount namespace (every
- * thread); chroot and chdir on the fs_struct the calling thread shares; capset, prctl(PR_CAPBSET_DROP)
- * and prctl(PR_SET_NO_NEW_PRIVS) on the calling thread only, inherited by threads it starts later.
+ * thread); chroot and chdir on the fs_struct the calling thread shares; prctl(PR_SET_NO_NEW_PRIVS) on
+ * the calling thread only (capabilities are cut by fsDropCaps in fs-pool.c, which also reaches the
+ * pool's workers), inherited by threads it starts later.
  */
 #include "addon.h"
 #include <errno.h>
@@ -149,20 +150,6 @@ static napi_value js_capget(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* capset(effective, permitted, inheritable): 64-bit masks, for the calling thread. */
-static napi_value js_capset(napi_env env, napi_callback_info info) {
-  VFS_ARGS(3);
-  uint64_t e, p, i;
-  if (!vfs_arg_u64(env, argv[0], &e) || !vfs_arg_u64(env, argv[1], &p) || !vfs_arg_u64(env, argv[2], &i)) return NULL;
-  struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-  struct __user_cap_data_struct d[2] = {
-    {.effective = (uint32_t)e, .permitted = (uint32_t)p, .inheritable = (uint32_t)i},
-    {.effective = (uint32_t)(e >> 32), .permitted = (uint32_t)(p >> 32), .inheritable = (uint32_t)(i >> 32)},
-  };
-  if (syscall(SYS_capset, &h, d) != 0) return vfs_throw_errno(env, errno, "capset");
-  return vfs_undefined(env);
-}
-
 /* prctl(option, arg2, arg3, arg4, arg5) -> the result (for the numeric options only). */
 static napi_value js_prctl(napi_env env, napi_callback_info info) {
   VFS_ARGS(5);
@@ -229,7 +216,6 @@ void vfs_register_sandbox(napi_env env, napi_value exports) {
     {"chroot", js_chroot},
     {"fchdir", js_fchdir},
     {"capget", js_capget},
-    {"capset", js_capset},
     {"prctl", js_prctl},
     {"dup3", js_dup3},
     {"unlinkatSync", js_unlinkat_sync},

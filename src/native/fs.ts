@@ -258,7 +258,7 @@ interface FsAddon {
   fcntlLock(fd: number, cmd: number, type: number, whence: number, start: number | bigint, len: number | bigint, waitId: number, ctx: Ctx): Promise<FlockResult>;
   flock(fd: number, op: number, waitId: number, ctx: Ctx): Promise<void>;
   fsSetThreads(n: number): number;
-  fsDropWorkerCaps(keep: bigint): void;
+  fsDropCaps(keep: bigint): void;
   fsPoolStats(): PoolStats;
   cancelBlocking(waitId: number): boolean;
   getrlimit(resource: number): [bigint, bigint];
@@ -800,11 +800,12 @@ export function setThreadPoolSize(n: number): number {
   return fs.fsSetThreads(n);
 }
 /**
- * Every pool worker (and lock-wait thread) keeps only the capabilities in `keep` from its next call
- * on: workers started before the sandbox dropped capabilities on the JS thread drop them too.
+ * Keep only the capabilities in `keep`: the calling thread at once (bounding, effective and permitted
+ * sets; inheritable emptied), and every pool worker and lock-wait thread from its next call on, so
+ * workers started earlier follow too. Throws (capset's errno) when the calling thread's change fails.
  */
-export function dropWorkerCapabilities(keep: bigint): void {
-  fs.fsDropWorkerCaps(keep);
+export function dropCapabilities(keep: bigint): void {
+  fs.fsDropCaps(keep);
 }
 /** Pool occupancy, for tests and diagnostics. */
 export function poolStats(): PoolStats {

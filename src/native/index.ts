@@ -62,7 +62,6 @@ interface Addon {
   chroot(path: string): void;
   fchdir(fd: number): void;
   capget(): [bigint, bigint, bigint];
-  capset(effective: bigint, permitted: bigint, inheritable: bigint): void;
   prctl(option: number, a2: number | bigint, a3: number | bigint, a4: number | bigint, a5: number | bigint): number;
   dup3(oldfd: number, newfd: number, flags: number): void;
   unlinkatSync(dirfd: number, name: string, flags: number): void;
@@ -145,8 +144,6 @@ export const chroot = addon.chroot;
 export const fchdir = addon.fchdir;
 /** The calling thread's [effective, permitted, inheritable] capability masks. */
 export const capget = addon.capget;
-/** Set the calling thread's capability masks (threads it starts later inherit them). */
-export const capset = addon.capset;
 export const prctl = addon.prctl;
 /** dup3(oldfd, newfd, flags): newfd now refers to oldfd's open file. */
 export const dup3 = addon.dup3;

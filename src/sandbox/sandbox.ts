@@ -19,7 +19,7 @@
  * Both then drop capabilities (capabilities.ts): the bounding set, then this thread's sets, and set
  * no_new_privs. Capabilities belong to threads: the ones this thread starts afterwards (the fs
  * pool, the lock waiters, libuv's pool) inherit the reduced sets, pool workers that already exist
- * cut theirs before their next call (dropWorkerCapabilities); V8's own helper threads, started
+ * cut theirs before their next call (one mechanism: native/fs.ts dropCapabilities); V8's own helper threads, started
  * before any of our code ran, keep theirs (they run no syscall on a guest's behalf; the seccomp
  * filter, installed with TSYNC, does reach them).
  */
@@ -27,7 +27,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as native from '../native/index.js';
-import { dropWorkerCapabilities, openatSync } from '../native/fs.js';
+import * as nativeFs from '../native/fs.js';
 import { AT_FDCWD, O_DIRECTORY, O_PATH } from '../native/fs-constants.js';
 import { capabilityNames, keptCapabilities } from './capabilities.js';
 import { logger } from '../log.js';
@@ -50,7 +50,7 @@ export class SandboxError extends Error {
 // linux/mount.h, linux/prctl.h
 const MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8, MS_REMOUNT = 32, MS_BIND = 4096, MS_REC = 16384, MS_SLAVE = 1 << 19;
 const MNT_DETACH = 2;
-const PR_CAPBSET_DROP = 24, PR_SET_NO_NEW_PRIVS = 38, PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_CLEAR_ALL = 4;
+const PR_SET_NO_NEW_PRIVS = 38, PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_CLEAR_ALL = 4;
 const CAP_SYS_ADMIN = 21;
 const O_CLOEXEC = 0o2000000;
 
@@ -196,7 +196,7 @@ function pivotIntoSharedView(fds: HostFds): void {
 
 /** Make `fd` refer to `p` (which must be the same directory, as seen in the new root). */
 function repoint(fd: number, p: string): void {
-  const nfd = openatSync(AT_FDCWD, p, O_PATH | O_DIRECTORY, 0);
+  const nfd = nativeFs.openatSync(AT_FDCWD, p, O_PATH | O_DIRECTORY, 0);
   try {
     const [a, b] = [fs.fstatSync(fd), fs.fstatSync(nfd)];
     if (p !== '/proc/self/fd' && (a.dev !== b.dev || a.ino !== b.ino)) {
@@ -215,24 +215,13 @@ function chrootIntoShared(dir: string): void {
 }
 
 function dropCapabilities(keep: bigint): void {
-  const [eff, perm] = native.capget();
-  for (let bit = 0; bit < 64; bit++) {
-    if ((keep >> BigInt(bit)) & 1n) continue;
-    try {
-      native.prctl(PR_CAPBSET_DROP, bit, 0, 0, 0);
-    } catch (e) {
-      if (native.isErrno(e, 'EINVAL')) break; // past the kernel's last capability
-      if (native.isErrno(e, 'EPERM')) break; // no CAP_SETPCAP: the bounding set stays, the sets below still shrink
-      throw e;
-    }
-  }
+  const perm = native.capget()[1];
+  nativeFs.dropCapabilities(keep); // this thread, and the pool's workers (a --take-over successor's already run)
   try {
     native.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
   } catch {
     /* kernels without ambient capabilities */
   }
-  native.capset(eff & keep, perm & keep, 0n);
-  dropWorkerCapabilities(keep); // workers that already exist (a --take-over successor's) follow
   native.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   log.debug(`capabilities dropped: ${capabilityNames(perm & ~keep).join(',')}`);
 }

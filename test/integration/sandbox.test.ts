@@ -193,7 +193,7 @@ rootTest('workers started before the sandbox (a --take-over successor) drop thei
     const nfs = await import(${JSON.stringify(path.resolve('dist/src/native/fs.js'))});
     await nfs.statx(nfs.AT_FDCWD, '/', 0, nfs.STATX_BASIC_STATS); // the pool starts: workers with every capability
     const keep = 0x880000dfn;
-    nfs.dropWorkerCapabilities(keep);
+    nfs.dropCapabilities(keep); // this thread now, the workers before their next call
     // Four opens of FIFOs without writers: each occupies a worker until a writer comes.
     const fifos = [0, 1, 2, 3].map((i) => ${JSON.stringify(dir)} + '/f' + i);
     fifos.forEach((f) => execFileSync('mkfifo', [f]));
