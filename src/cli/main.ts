@@ -113,13 +113,18 @@ async function run(o: Options): Promise<number> {
   if (o.takeOver && o.pidFile !== undefined) writePidFile(o.pidFile); // the predecessor's is ours only now
   if (o.upgradeSocket !== undefined) await listenForSuccessor(o, daemon, device);
   let metricsEndpoint: MetricsEndpoint | undefined;
+  /** A start-up failure once the daemon listens: stop it (the socket goes), remove the pid file. */
+  const stopAndFail = async (): Promise<number> => {
+    await daemon.stop();
+    if (o.pidFile !== undefined) removeQuietly(o.pidFile);
+    await metricsEndpoint?.close();
+    return 1;
+  };
   try {
     if (o.metrics !== undefined) metricsEndpoint = (await attachMetrics(server, daemon, o.metrics)).endpoint;
   } catch (e) {
     log.error(`--metrics ${o.metrics?.host}:${o.metrics?.port}: ${(e as Error).message}`);
-    await daemon.stop();
-    if (o.pidFile !== undefined) removeQuietly(o.pidFile);
-    return 1;
+    return stopAndFail();
   }
   if (metricsEndpoint !== undefined) log.info(`metrics on ${metricsEndpoint.url}`);
   try {
@@ -128,10 +133,7 @@ async function run(o: Options): Promise<number> {
     if (o.seccomp !== 'none') log.info(`seccomp filter installed on every thread (denied calls: ${o.seccomp})`);
   } catch (e) {
     log.error(`${(e as SandboxError).code ?? ''} ${(e as Error).message}`.trim());
-    await daemon.stop();
-    if (o.pidFile !== undefined) removeQuietly(o.pidFile);
-    await metricsEndpoint?.close();
-    return 1;
+    return stopAndFail();
   }
   log.info(`serving ${o.sharedDir} on ${o.socketPath ?? `fd ${o.fd}`}${o.persistent ? ' (persistent)' : ''}`);
   try {

@@ -190,16 +190,16 @@ function pivotIntoSharedView(fds: HostFds): void {
   native.umount2('.', MNT_DETACH);
   process.chdir('/');
   native.mount(null, '/', null, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, null);
-  repoint(fds.shared, '/shared');
-  repoint(fds.proc, '/proc/self/fd');
+  repoint(fds.shared, '/shared', true);
+  repoint(fds.proc, '/proc/self/fd', false); // a new proc mount: other dev/ino, same meaning
 }
 
-/** Make `fd` refer to `p` (which must be the same directory, as seen in the new root). */
-function repoint(fd: number, p: string): void {
+/** Make `fd` refer to `p`; with `sameInode`, `p` must be the directory `fd` held, as seen in the new root. */
+function repoint(fd: number, p: string, sameInode: boolean): void {
   const nfd = nativeFs.openatSync(AT_FDCWD, p, O_PATH | O_DIRECTORY, 0);
   try {
     const [a, b] = [fs.fstatSync(fd), fs.fstatSync(nfd)];
-    if (p !== '/proc/self/fd' && (a.dev !== b.dev || a.ino !== b.ino)) {
+    if (sameInode && (a.dev !== b.dev || a.ino !== b.ino)) {
       fail('SANDBOX_MISMATCH', `${p} in the sandbox is not the directory the daemon opened (dev/ino ${b.dev}/${b.ino} vs ${a.dev}/${a.ino})`);
     }
     native.dup3(nfd, fd, O_CLOEXEC);
