@@ -10,6 +10,7 @@ import { e2eTest } from '../helpers/e2e.js';
 import { startGuest } from '../helpers/qemu.js';
 import { spawnDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
 import { tmpDir } from '../helpers/daemon.js';
+import { successorThatDies } from '../helpers/upgrade.js';
 
 e2eTest('the daemon is replaced twice under a guest that appends and reads every 0.2 s; the guest never notices', async (t) => {
   const share = tmpDir('vfs-upe-');
@@ -75,22 +76,8 @@ umount /mnt`;
   try {
     await g.waitForConsole(/TICK 10/, 90_000);
     // A successor that takes the state and every fd, then is killed before it answers.
-    const { UpgradeChannel } = await import('../../src/upgrade/channel.js');
-    const { UpgradeMsg, UPGRADE_VERSION } = await import('../../protocol/upgrade.js');
-    const native = await import('../../src/native/index.js');
-    const fd = native.socket(0);
-    native.connect(fd, up);
-    const ch = new UpgradeChannel(fd);
-    ch.send(UpgradeMsg.HELLO, { maxVersion: UPGRADE_VERSION, pid: 0 });
-    const st = await ch.recv(20_000);
-    t.is(st.type, UpgradeMsg.STATE);
-    let got = 0;
-    while (got < (st.body as { fdCount: number }).fdCount) {
-      const f = await ch.recv(20_000);
-      got += f.fds.length;
-      f.fds.forEach((x) => native.closeQuietly(x));
-    }
-    ch.close();
+    const { UpgradeMsg } = await import('../../protocol/upgrade.js');
+    t.is(await successorThatDies(up, 20_000, 0), UpgradeMsg.STATE);
     await d.waitForLog(/live upgrade failed, still serving/, 20_000);
     const m = await g.waitForConsole(/UP-DONE (\d+) bad=(\d+)/, 120_000);
     t.is(m[2], '0', 'no read or write failed in the guest');

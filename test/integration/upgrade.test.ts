@@ -11,6 +11,7 @@ import { VhostUserFrontend } from '../../src/frontend/device.js';
 import { FuseClient } from '../../src/frontend/fuse-client.js';
 import { spawnDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
 import { tmpDir } from '../helpers/daemon.js';
+import { successorThatDies } from '../helpers/upgrade.js';
 
 const O_RDWR = 2;
 
@@ -113,23 +114,8 @@ test('a successor that dies mid-hand-over (after taking the state and fds) leave
   const f = await c.lookup(1n, 'f');
   const inflight = Array.from({ length: 16 }, () => c.getattr(f.nodeid));
   // A successor that speaks the protocol, takes everything, and dies before ACK.
-  const { UpgradeChannel } = await import('../../src/upgrade/channel.js');
-  const { UpgradeMsg, UPGRADE_VERSION } = await import('../../protocol/upgrade.js');
-  const native = await import('../../src/native/index.js');
-  const fd = native.socket(0);
-  native.connect(fd, up);
-  const ch = new UpgradeChannel(fd);
-  ch.send(UpgradeMsg.HELLO, { maxVersion: UPGRADE_VERSION, pid: 1 });
-  const state = await ch.recv(10_000);
-  t.is(state.type, UpgradeMsg.STATE);
-  const count = (state.body as { fdCount: number }).fdCount;
-  let got = 0;
-  while (got < count) {
-    const f2 = await ch.recv(10_000);
-    got += f2.fds.length;
-    f2.fds.forEach((x) => native.closeQuietly(x));
-  }
-  ch.close();
+  const { UpgradeMsg } = await import('../../protocol/upgrade.js');
+  t.is(await successorThatDies(up, 10_000, 1), UpgradeMsg.STATE);
   await d.waitForLog(/live upgrade failed, still serving/, 10_000);
   await Promise.all(inflight);
   const b = await c.read(f.nodeid, (await c.open(f.nodeid, 0)).fh, 0n, 64);
