@@ -28,6 +28,8 @@ export interface ServeOptions {
   persistent?: boolean;
   /** Most request queues a front-end may use. Default 16. */
   requestQueues?: number;
+  /** Busy-poll window of the rings after activity, µs (the CLI's --poll-us; default 0: kicks only). */
+  pollUs?: number;
   /** Process-wide log settings (the log is global; unset leaves it as configured: info, text, stderr). */
   logLevel?: LogLevel;
   logFormat?: 'text' | 'json';
@@ -83,7 +85,9 @@ export async function serve(o: ServeOptions): Promise<VirtioFsServer> {
   if (o.logLevel !== undefined || o.logFormat !== undefined || o.logSink !== undefined) configureLog({ level: o.logLevel, format: o.logFormat, sink: o.logSink });
 
   const fuse = new FuseServer(o.filesystem, o.fuse);
-  const device = new VirtioFsDevice(fuse, { requestQueues, tag: o.tag, migration: o.migration });
+  const pollUs = o.pollUs ?? 0;
+  if (!Number.isInteger(pollUs) || pollUs < 0 || pollUs > 1_000_000) throw new ServeError('ERR_SERVE_OPTIONS', `serve(): pollUs ${pollUs} is not 0..1000000`);
+  const device = new VirtioFsDevice(fuse, { requestQueues, tag: o.tag, migration: o.migration, pollUs });
   const daemon = new Daemon({ socketPath: o.socketPath, fd: o.fd, socketGroup: o.socketGroup, persistent: o.persistent ?? false }, device);
   let metrics: FuseMetrics | undefined;
   let endpoint: MetricsEndpoint | undefined;

@@ -92,7 +92,7 @@ async function run(o: Options): Promise<number> {
     log.error(`cannot serve ${o.sharedDir}: ${(e as Error).message}`);
     return fail();
   }
-  const device = new VirtioFsDevice(server, { requestQueues: o.requestQueues, tag: o.tag, migration: o.migration });
+  const device = new VirtioFsDevice(server, { requestQueues: o.requestQueues, tag: o.tag, migration: o.migration, pollUs: o.pollUs });
   let adopted: Backend | undefined;
   let ack: (() => void) | undefined;
   try {

@@ -23,6 +23,8 @@ export interface Options {
   tag?: string;
   cache: CacheMode;
   threadPoolSize: number;
+  /** Busy-poll window of the rings after activity, µs (0: wait for kicks). */
+  pollUs: number;
   logLevel: LogLevel;
   logFormat: 'text' | 'json';
   syslog: boolean;
@@ -108,6 +110,10 @@ Live upgrade (replace the daemon under a running guest):
 
 Runtime:
   --thread-pool-size N      threads for blocking filesystem calls (default 16)
+  --poll-us N               after a queue was last busy, keep polling it for N microseconds (the
+                            guest does not kick meanwhile) instead of waiting for a kick: lower
+                            latency for a core's worth of polling while the guest is busy
+                            (default 0: no polling; 50-200 pays off, see docs/benchmarks.md)
   --log-level LEVEL         error | warn | info | debug | trace | off (default info)
   --log-format FORMAT       text | json (default text)
   --syslog                  log to syslog (via logger(1)) instead of stderr
@@ -161,6 +167,7 @@ export function parseOptions(argv: string[]): Parsed {
         tag: { type: 'string' },
         cache: { type: 'string' },
         'thread-pool-size': { type: 'string' },
+        'poll-us': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         syslog: { type: 'boolean' },
@@ -253,6 +260,7 @@ export function parseOptions(argv: string[]): Parsed {
     tag: v.tag,
     cache: oneOf('--cache', v.cache ?? legacyCache(str('cache')) ?? 'auto', ['auto', 'always', 'never', 'metadata'] as const),
     threadPoolSize: v['thread-pool-size'] !== undefined ? int('--thread-pool-size', v['thread-pool-size'], 0, 1024) : 16,
+    pollUs: v['poll-us'] !== undefined ? int('--poll-us', v['poll-us'], 0, 1_000_000) : 0,
     logLevel,
     logFormat: oneOf('--log-format', v['log-format'] ?? 'text', ['text', 'json'] as const),
     syslog: v.syslog ?? false,

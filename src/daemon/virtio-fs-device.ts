@@ -17,17 +17,21 @@ export interface VirtioFsOptions {
   /** The tag for GET_CONFIG; without it the CONFIG protocol feature is not offered (QEMU has its own). */
   tag?: string;
   migration?: MigrationOptions;
+  /** Busy-poll window of the rings, µs (--poll-us; 0: kicks only). */
+  pollUs?: number;
 }
 
 export class VirtioFsDevice implements VirtioDevice {
   readonly maxQueues: number;
   readonly deviceFeatures = 0n;
+  readonly pollUs: number;
   private readonly configSpace: Uint8Array | undefined;
   readonly saveState?: () => Promise<Uint8Array>;
   readonly loadState?: (state: Uint8Array) => Promise<void>;
 
   constructor(private readonly server: FuseServer, opts: VirtioFsOptions) {
     this.maxQueues = 1 + opts.requestQueues;
+    this.pollUs = opts.pollUs ?? 0;
     this.configSpace = opts.tag !== undefined ? encodeVirtioFsConfig(opts.tag, opts.requestQueues) : undefined;
     const fs = server.fs;
     const mig = opts.migration ?? DEFAULT_MIGRATION;

@@ -94,6 +94,8 @@ export class SplitVirtqueueDriver {
   readonly descGpa: number;
   readonly availGpa: number;
   readonly usedGpa: number;
+  /** Kicks sent after publishing (the device may suppress them: EVENT_IDX, NO_NOTIFY). */
+  kicks = 0;
   /** The eventfd we write to notify the device. Owned by this queue. */
   readonly kickFd: number;
   /** The eventfd the device writes when it used buffers. Owned by this queue. */
@@ -381,7 +383,10 @@ export class SplitVirtqueueDriver {
     } else {
       kick = (Atomics.load(this.r16, this.usedOff >> 1) & VRING_USED_F_NO_NOTIFY) === 0;
     }
-    if (kick) native.eventfdWrite(this.kickFd, 1);
+    if (kick) {
+      this.kicks++;
+      native.eventfdWrite(this.kickFd, 1);
+    }
   }
 
   /** Take every used entry, then let waiting requests in. */

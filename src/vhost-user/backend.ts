@@ -74,7 +74,7 @@ export class Backend {
     this.vrings = Array.from({ length: device.maxQueues }, (_, i) => new Vring(i, this.memory, (q, c) => device.handle(q, c), () => ({
       eventIdx: (this.ackedFeatures & bit(vu.VIRTIO_RING_F_EVENT_IDX)) !== 0n,
       indirect: (this.ackedFeatures & bit(vu.VIRTIO_RING_F_INDIRECT_DESC)) !== 0n,
-    })));
+    }), device.pollUs ?? 0));
     this.handlers = {
       [R.GET_FEATURES]: () => vu.encodeU64(this.offeredFeatures()),
       [R.SET_FEATURES]: (m) => this.setFeatures(vu.decodeU64(m.payload)),

@@ -12,6 +12,8 @@ export interface VirtioDevice {
   readonly deviceFeatures: bigint;
   /** The device config space for GET_CONFIG, or undefined to not offer the CONFIG protocol feature. */
   config(): Uint8Array | undefined;
+  /** Optional: how long (µs) a ring keeps polling for requests after activity before it waits for a kick (0: never polls). */
+  readonly pollUs?: number;
   /** Process one chain from `queue`; resolve with the bytes written into chain.writable. */
   handle(queue: number, chain: Chain): Promise<number> | number;
   /** Optional: end requests that could wait forever (lock waits), before the back-end waits for in-flight ones. */

@@ -4,6 +4,12 @@
  * chain, hand each to the device, and as completions arrive push them to the used ring, publishing
  * and notifying once per batch (setImmediate), as EVENT_IDX or NO_INTERRUPT allow.
  *
+ * Busy polling (--poll-us, EVENT_IDX only): after a ring was last active, the pump keeps looking at
+ * avail.idx every event-loop turn for that long instead of asking for a kick (avail_event is left
+ * behind, so the driver does not kick while we poll). It trades CPU time for the two wake-ups a
+ * request otherwise costs (the driver's kick, our wake from epoll); the window ends with avail_event
+ * set and the ring checked once more, so a request published in between is never missed.
+ *
  * A guest that breaks the ring rules marks the queue broken: it stops, the error fd is signalled and
  * a log line names the check. Other queues keep running; broken stays broken until the ring is
  * set up again (GET_VRING_BASE + new addresses, or RESET_DEVICE).
@@ -48,13 +54,21 @@ export class Vring {
   private capped = false;
   /** While true (memory being remapped, device stopping), kicks are not acted on. */
   paused = false;
+  /** Busy polling: a poll turn is scheduled; it goes on until `pollDeadline` (performance.now() ms). */
+  private polling = false;
+  private pollDeadline = 0;
+  private readonly pollMs: number;
 
   constructor(
     readonly index: number,
     private readonly mem: GuestMemory,
     private readonly handler: ChainHandler,
     private readonly features: () => { eventIdx: boolean; indirect: boolean },
-  ) {}
+    /** Busy-poll window after activity, µs (0: wait for kicks). */
+    pollUs = 0,
+  ) {
+    this.pollMs = pollUs / 1000;
+  }
 
   /** Install the kick fd (or polling, with noFd) and start the ring. Takes ownership of fd. */
   setKick(fd: number | undefined): void {
@@ -152,6 +166,10 @@ export class Vring {
           this.capped = true;
           return;
         }
+        if (this.pollMs > 0 && q.eventIdx) {
+          this.pollFor(this.pollMs);
+          break;
+        }
         q.setAvailEvent();
         if (!q.hasPending()) break;
       }
@@ -159,6 +177,35 @@ export class Vring {
       this.markBroken(e as Error);
     }
   }
+
+  /** Keep polling (kicks suppressed) for at least `ms` from now. */
+  private pollFor(ms: number): void {
+    this.pollDeadline = performance.now() + ms;
+    if (this.polling) return;
+    this.polling = true;
+    setImmediate(this.pollTurn);
+  }
+
+  private readonly pollTurn = (): void => {
+    const q = this.queue;
+    if (!this.started || !this.enabled || this.broken || this.paused || q === undefined) {
+      // Whatever stopped the ring calls process() when it restarts, which sets avail_event again.
+      this.polling = false;
+      return;
+    }
+    if (q.hasPending()) {
+      this.polling = false;
+      this.process(); // polls on
+      return;
+    }
+    if (performance.now() < this.pollDeadline) {
+      setImmediate(this.pollTurn);
+      return;
+    }
+    this.polling = false;
+    q.setAvailEvent(); // a full barrier: a chain published before it is seen below, after it kicks
+    if (q.hasPending()) this.process();
+  };
 
   private dispatch(q: SplitQueue, chain: Chain): void {
     this.inflight++;
@@ -192,6 +239,7 @@ export class Vring {
     }
     target.push(chain.head, len, chain);
     this.dirty = true;
+    if (this.polling) this.pollDeadline = performance.now() + this.pollMs;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());

@@ -58,7 +58,7 @@ export class EchoDevice implements VirtioDevice {
   readonly deviceFeatures = 0n;
   handled = 0;
   resets = 0;
-  constructor(readonly maxQueues = 3, private readonly maxDelayMs = 0, private readonly tag?: string) {}
+  constructor(readonly maxQueues = 3, private readonly maxDelayMs = 0, private readonly tag?: string, readonly pollUs = 0) {}
   config(): Uint8Array | undefined {
     if (this.tag === undefined) return undefined;
     const c = new Uint8Array(44);

@@ -75,6 +75,43 @@ for (const eventIdx of [true, false]) {
   }
 }
 
+test('--poll-us: while the ring is polled the driver does not kick, and once the window closes kicks work again', async (t) => {
+  // A window long enough that every request of the burst lands inside it even on a loaded machine.
+  const d = startTestDaemon(new EchoDevice(3, 0, undefined, 500_000));
+  const fe = await VhostUserFrontend.connect({ socketPath: d.socketPath, eventIdx: true, queueSize: 128, watchdogMs: 0 });
+  const q = fe.queues[1]!;
+  await roundTrips(fe, 1, 1); // the first request is kicked and starts the poll window
+  const before = q.kicks;
+  await roundTrips(fe, 500, 1);
+  t.true(q.kicks - before <= 2, `500 sequential requests inside the window took ${q.kicks - before} kicks`);
+  fe.close();
+  await d.stop();
+
+  const d2 = startTestDaemon(new EchoDevice(3, 0, undefined, 1_000)); // a 1 ms window
+  const fe2 = await VhostUserFrontend.connect({ socketPath: d2.socketPath, eventIdx: true, queueSize: 128, watchdogMs: 0 });
+  const q2 = fe2.queues[1]!;
+  for (let i = 0; i < 5; i++) {
+    await new Promise((r) => setTimeout(r, 20)); // the window has closed: this one needs its kick
+    const k = q2.kicks;
+    await roundTrips(fe2, 1, 1);
+    t.is(q2.kicks - k, 1, `request ${i} after an idle gap was kicked and answered`);
+  }
+  await roundTrips(fe2, 2_000, 16);
+  fe2.close();
+  await d2.stop();
+});
+
+test('without --poll-us every request after the device caught up is kicked', async (t) => {
+  const d = startTestDaemon(new EchoDevice(3));
+  const fe = await VhostUserFrontend.connect({ socketPath: d.socketPath, eventIdx: true, queueSize: 128, watchdogMs: 0 });
+  const q = fe.queues[1]!;
+  const before = q.kicks;
+  await roundTrips(fe, 100, 1);
+  t.is(q.kicks - before, 100);
+  fe.close();
+  await d.stop();
+});
+
 test('indirect descriptors, and chains spanning two regions (two descriptors, or one straddling descriptor)', async (t) => {
   const d = startTestDaemon(new EchoDevice(3));
   const fe = await VhostUserFrontend.connect({ socketPath: d.socketPath, memory: { regions: 2, regionSize: 4 << 20 }, watchdogMs: 0 });

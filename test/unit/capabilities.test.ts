@@ -70,6 +70,7 @@ test('libvirt with separate-options: --fd=N --shared-dir D --cache never --sandb
   t.is(o.sandbox, 'chroot');
   t.true(o.xattr);
   t.is(o.threadPoolSize, 0);
+  t.is(o.pollUs, 0, 'no busy polling unless asked');
   t.is(o.rlimitNofile, 65536);
   t.is(o.logLevel, 'debug');
   t.is(parse(['--fd=3', '--shared-dir', dir, '--cache', 'always', '--sandbox', 'namespace']).cache, 'always');
@@ -93,6 +94,12 @@ test('libvirt unprivileged: --uid-map=:0:1000:1: --gid-map=:0:1000:1: are accept
   t.deepEqual(o.uidMap, [':0:1000:1:', ':1:100000:65536:']);
   t.deepEqual(o.gidMap, [':0:1000:1:']);
   t.throws(() => parse(['--fd=3', '--shared-dir', dir, '--uid-map=0:1000:1']), { message: /--uid-map/ });
+});
+
+test('--poll-us N takes microseconds 0..1000000 and refuses anything else', (t) => {
+  t.is(parse(['--fd=3', '--shared-dir', dir, '--poll-us', '150']).pollUs, 150);
+  t.is(parse(['--fd=3', '--shared-dir', dir, '--poll-us=0']).pollUs, 0);
+  for (const bad of ['-1', '1.5', 'fast', '1000001']) t.throws(() => parse(['--fd=3', '--shared-dir', dir, `--poll-us=${bad}`]), { message: /--poll-us/ });
 });
 
 test('other flags virtiofsd documents for libvirt setups: --announce-submounts, --inode-file-handles, --posix-acl, --socket-path, --socket-group, --syslog', (t) => {
