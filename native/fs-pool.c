@@ -266,6 +266,12 @@ static worker *idle_top, *watchman;
 static int q_len, n_threads, n_idle, want_threads = FS_DEFAULT_THREADS;
 static _Atomic uint64_t avg_ns = FS_AVG_START_NS;
 static uint64_t n_wakes, n_rescues; /* under pool_mu: pool_wake() signals, watchman take-overs */
+/* Busy polling (--poll-us): one worker at a time, once out of work, keeps looking at the queue this
+ * long before it sleeps, so the JS thread's next calls need no futex wake. 0: off. */
+static _Atomic uint64_t spin_ns;
+static bool spinning; /* under pool_mu: a worker is in its spin */
+static int last_release; /* under pool_mu: calls queued when the JS thread last released a batch */
+static _Atomic unsigned release_seq; /* bumped by port_wake(): the JS thread's calls of a loop turn are all queued */
 
 static void pool_init(void) {
   pthread_mutexattr_t a;
@@ -339,6 +345,25 @@ static void pool_idle(worker *self) {
   }
 }
 
+/* With pool_mu held and the queue empty: spin (lock released, yielding the CPU) until a job is
+ * queued or the spin time is over. Returns with pool_mu held. */
+#define FS_SPIN_MAX_BATCH 2
+static void pool_spin(void) {
+  uint64_t ns = atomic_load_explicit(&spin_ns, memory_order_relaxed);
+  /* Only while batches are small (a guest waiting on each request): under load a worker is rarely out
+   * of work, and one spinning through the gaps takes a core the guest and the JS thread need. */
+  if (ns == 0 || spinning || last_release > FS_SPIN_MAX_BATCH) return;
+  spinning = true;
+  unsigned seen = atomic_load(&release_seq);
+  pthread_mutex_unlock(&pool_mu);
+  /* Wait for a loop turn's calls as a batch (port_wake), not each call as it is queued: one worker
+   * taking calls one by one would post each completion on its own. */
+  uint64_t until = now_ns() + ns;
+  while (atomic_load_explicit(&release_seq, memory_order_relaxed) == seen && now_ns() < until) sched_yield();
+  pool_lock();
+  spinning = false;
+}
+
 static void *pool_main(void *arg) {
   worker self = {.woken = false};
   pthread_condattr_t ca;
@@ -354,6 +379,7 @@ static void *pool_main(void *arg) {
   umask((mode_t)t_base_umask);
   pool_lock();
   for (;;) {
+    if (q_head == NULL) pool_spin();
     while (q_head == NULL) pool_idle(&self);
     fsreq *r = q_head;
     q_head = r->next;
@@ -417,7 +443,9 @@ static int pool_push(fsreq *r) {
 static void port_wake(fsport *p) {
   if (!p->wake_due) return;
   p->wake_due = false;
+  atomic_fetch_add(&release_seq, 1);
   pool_lock();
+  last_release = q_len;
   pool_wake();
   pthread_mutex_unlock(&pool_mu);
 }
@@ -785,6 +813,16 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   return vfs_int(env, w);
 }
 
+/* fsSetSpin(us): how long a worker out of work keeps looking for more before it sleeps (0: off). */
+static napi_value js_set_spin(napi_env env, napi_callback_info info) {
+  VFS_ARGS(1);
+  uint32_t us;
+  if (!vfs_arg_u32(env, argv[0], &us)) return NULL;
+  if (us > 1000000) return vfs_throw_arg(env, "spin time out of range");
+  atomic_store(&spin_ns, (uint64_t)us * 1000u);
+  return vfs_undefined(env);
+}
+
 /* fsPoolStats() -> {threads, idle, queued, waiters, wakes, rescues, avgNs} */
 static napi_value js_pool_stats(napi_env env, napi_callback_info info) {
   pool_lock();
@@ -863,6 +901,7 @@ napi_value fs_register_ops(napi_env env, napi_value exports, const fs_op *ops, s
   napi_set_named_property(env, exports, "benchStatxAsyncWork", bf);
   static const vfs_export control[] = {
     {"fsSetThreads", js_set_threads},
+    {"fsSetSpin", js_set_spin},
     {"fsDropCaps", js_drop_caps},
     {"fsPoolStats", js_pool_stats},
     {"cancelBlocking", js_cancel_blocking},

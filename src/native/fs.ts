@@ -258,6 +258,7 @@ interface FsAddon {
   fcntlLock(fd: number, cmd: number, type: number, whence: number, start: number | bigint, len: number | bigint, waitId: number, ctx: Ctx): Promise<FlockResult>;
   flock(fd: number, op: number, waitId: number, ctx: Ctx): Promise<void>;
   fsSetThreads(n: number): number;
+  fsSetSpin(us: number): void;
   fsDropCaps(keep: bigint): void;
   fsPoolStats(): PoolStats;
   cancelBlocking(waitId: number): boolean;
@@ -806,6 +807,10 @@ export function setThreadPoolSize(n: number): number {
  */
 export function dropCapabilities(keep: bigint): void {
   fs.fsDropCaps(keep);
+}
+/** Busy polling: a pool worker out of work keeps looking for more for `us` µs before it sleeps (0: off). */
+export function setPoolSpin(us: number): void {
+  fs.fsSetSpin(us);
 }
 /** Pool occupancy, for tests and diagnostics. */
 export function poolStats(): PoolStats {
