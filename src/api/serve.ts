@@ -12,6 +12,7 @@ import { configureLog, type LogLevel, type LogSink } from '../log.js';
 import { attachMetrics, type FuseMetrics, type MetricsEndpoint } from '../metrics/index.js';
 import { isLoopback } from '../metrics/http.js';
 import type { MigrationOptions } from '../migration/migratable.js';
+import { MAX_POLL_US } from '../vhost-user/vring.js';
 
 export interface ServeOptions {
   /** Listen on this unix socket path (a stale socket file is replaced). Exactly one of socketPath and fd. */
@@ -28,7 +29,10 @@ export interface ServeOptions {
   persistent?: boolean;
   /** Most request queues a front-end may use. Default 16. */
   requestQueues?: number;
-  /** Busy-poll window of the rings after activity, µs (the CLI's --poll-us; default 0: kicks only). */
+  /**
+   * Busy-poll window of the rings after activity, µs (the CLI's --poll-us; default 0: kicks only). The
+   * pool side of --poll-us is the file system's: PassthroughOptions.poolSpinUs.
+   */
   pollUs?: number;
   /** Process-wide log settings (the log is global; unset leaves it as configured: info, text, stderr). */
   logLevel?: LogLevel;
@@ -86,7 +90,7 @@ export async function serve(o: ServeOptions): Promise<VirtioFsServer> {
 
   const fuse = new FuseServer(o.filesystem, o.fuse);
   const pollUs = o.pollUs ?? 0;
-  if (!Number.isInteger(pollUs) || pollUs < 0 || pollUs > 1_000_000) throw new ServeError('ERR_SERVE_OPTIONS', `serve(): pollUs ${pollUs} is not 0..1000000`);
+  if (!Number.isInteger(pollUs) || pollUs < 0 || pollUs > MAX_POLL_US) throw new ServeError('ERR_SERVE_OPTIONS', `serve(): pollUs ${pollUs} is not 0..${MAX_POLL_US}`);
   const device = new VirtioFsDevice(fuse, { requestQueues, tag: o.tag, migration: o.migration, pollUs });
   const daemon = new Daemon({ socketPath: o.socketPath, fd: o.fd, socketGroup: o.socketGroup, persistent: o.persistent ?? false }, device);
   let metrics: FuseMetrics | undefined;

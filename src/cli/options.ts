@@ -11,6 +11,7 @@ import { defaultSandbox, type SandboxMode } from '../sandbox/mode.js';
 import { parseModcaps } from '../sandbox/capabilities.js';
 import type { SeccompMode } from '../sandbox/seccomp.js';
 import { DEFAULT_MAX_HANDLES, DEFAULT_MAX_INODES } from '../passthrough/options.js';
+import { MAX_POLL_US } from '../vhost-user/vring.js';
 
 export type CacheMode = 'auto' | 'always' | 'never' | 'metadata';
 export type InodeFileHandles = 'never' | 'prefer' | 'mandatory';
@@ -260,7 +261,7 @@ export function parseOptions(argv: string[]): Parsed {
     tag: v.tag,
     cache: oneOf('--cache', v.cache ?? legacyCache(str('cache')) ?? 'auto', ['auto', 'always', 'never', 'metadata'] as const),
     threadPoolSize: v['thread-pool-size'] !== undefined ? int('--thread-pool-size', v['thread-pool-size'], 0, 1024) : 16,
-    pollUs: v['poll-us'] !== undefined ? int('--poll-us', v['poll-us'], 0, 1_000_000) : 0,
+    pollUs: v['poll-us'] !== undefined ? int('--poll-us', v['poll-us'], 0, MAX_POLL_US) : 0,
     logLevel,
     logFormat: oneOf('--log-format', v['log-format'] ?? 'text', ['text', 'json'] as const),
     syslog: v.syslog ?? false,

@@ -38,6 +38,8 @@ export function createFileSystem(o: Options): { fs: FileSystem; hostFds: HostFds
     killprivV2: o.killprivV2,
     inodeFileHandles: o.inodeFileHandles,
     threadPoolSize: Math.max(1, o.threadPoolSize),
+    // The pool polls for the next calls as long as the rings poll for the next requests.
+    poolSpinUs: o.pollUs,
     maxInodes: o.maxInodes,
     maxHandles: o.maxHandles,
   });

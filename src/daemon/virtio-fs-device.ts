@@ -9,7 +9,6 @@ import { SECTION_FILESYSTEM, SECTION_FUSE, decodeDeviceState, encodeDeviceState 
 import type { VirtioDevice } from '../vhost-user/device.js';
 import type { Chain } from '../virtqueue/split-queue.js';
 import type { FuseServer, SessionState } from '../fuse/server.js';
-import { setPoolSpin } from '../native/fs.js';
 import { DEFAULT_MIGRATION, isMigratable, type MigrationOptions } from '../migration/migratable.js';
 
 export interface VirtioFsOptions {
@@ -33,8 +32,6 @@ export class VirtioFsDevice implements VirtioDevice {
   constructor(private readonly server: FuseServer, opts: VirtioFsOptions) {
     this.maxQueues = 1 + opts.requestQueues;
     this.pollUs = opts.pollUs ?? 0;
-    // The pool is the process's: a worker out of work polls for the next batch as long as a ring does.
-    if (this.pollUs > 0) setPoolSpin(this.pollUs);
     this.configSpace = opts.tag !== undefined ? encodeVirtioFsConfig(opts.tag, opts.requestQueues) : undefined;
     const fs = server.fs;
     const mig = opts.migration ?? DEFAULT_MIGRATION;

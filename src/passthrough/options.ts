@@ -38,6 +38,11 @@ export interface PassthroughOptions {
   /** Grow the native worker pool to this many threads (it never shrinks; process-wide). */
   threadPoolSize?: number;
   /**
+   * Busy polling on the pool side (the CLI's --poll-us): a worker out of work waits this many µs for
+   * the next calls before it sleeps, while they come one or two at a time (process-wide). Default: off.
+   */
+  poolSpinUs?: number;
+  /**
    * Most O_PATH fds kept for handle-backed inodes (fd-cache.ts), so that an operation on a recently
    * used inode needs no open_by_handle_at. Default: a quarter of RLIMIT_NOFILE, 16..65536. 0: none
    * (every operation opens the handle; a host-deleted file is ESTALE at once).
@@ -57,7 +62,7 @@ export const DEFAULT_MAX_INODES = 1_000_000;
 /** Default --max-handles. */
 export const DEFAULT_MAX_HANDLES = 100_000;
 
-export type ResolvedOptions = Required<Omit<PassthroughOptions, 'threadPoolSize' | 'handleFdCacheSize'>> & { threadPoolSize?: number; handleFdCacheSize?: number };
+export type ResolvedOptions = Required<Omit<PassthroughOptions, 'threadPoolSize' | 'poolSpinUs' | 'handleFdCacheSize'>> & { threadPoolSize?: number; poolSpinUs?: number; handleFdCacheSize?: number };
 
 export function resolveOptions(o: PassthroughOptions): ResolvedOptions {
   const posixAcl = o.posixAcl ?? false;
@@ -76,6 +81,7 @@ export function resolveOptions(o: PassthroughOptions): ResolvedOptions {
     maxHandles: count('maxHandles', o.maxHandles ?? DEFAULT_MAX_HANDLES, 1),
   };
   if (o.threadPoolSize !== undefined) r.threadPoolSize = o.threadPoolSize;
+  if (o.poolSpinUs !== undefined) r.poolSpinUs = o.poolSpinUs;
   if (o.handleFdCacheSize !== undefined) {
     if (!Number.isInteger(o.handleFdCacheSize) || o.handleFdCacheSize < 0) throw new RangeError(`handleFdCacheSize ${o.handleFdCacheSize}: a count >= 0`);
     r.handleFdCacheSize = o.handleFdCacheSize;

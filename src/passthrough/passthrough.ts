@@ -151,6 +151,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     this.options = resolveOptions(options);
     this.sys = deps.sys ?? native;
     if (this.options.threadPoolSize !== undefined) this.sys.setThreadPoolSize(this.options.threadPoolSize);
+    if (this.options.poolSpinUs !== undefined) this.sys.setPoolSpin(this.options.poolSpinUs);
     this.sharedFd = this.sys.openatSync(native.AT_FDCWD, this.options.sharedDir, native.O_PATH | native.O_DIRECTORY, 0);
     let procFd: number;
     try {

@@ -21,6 +21,9 @@ import { logger } from '../log.js';
 
 const log = logger('vring');
 
+/** The longest busy-poll window (--poll-us) a ring accepts: a second. */
+export const MAX_POLL_US = 1_000_000;
+
 /** What processes chains: returns the number of bytes written into the chain's writable part. */
 export type ChainHandler = (queue: number, chain: Chain) => Promise<number> | number;
 
@@ -167,7 +170,7 @@ export class Vring {
           return;
         }
         if (this.pollMs > 0 && q.eventIdx) {
-          this.pollFor(this.pollMs);
+          this.pollOn();
           break;
         }
         q.setAvailEvent();
@@ -178,9 +181,9 @@ export class Vring {
     }
   }
 
-  /** Keep polling (kicks suppressed) for at least `ms` from now. */
-  private pollFor(ms: number): void {
-    this.pollDeadline = performance.now() + ms;
+  /** Keep polling (kicks suppressed) for at least the window from now. */
+  private pollOn(): void {
+    this.pollDeadline = performance.now() + this.pollMs;
     if (this.polling) return;
     this.polling = true;
     setImmediate(this.pollTurn);
