@@ -227,6 +227,26 @@ static void x_open_stat(fsreq *r) {
 #define STATX_NAMES_REC (sizeof(struct statx) + 16 + 8 + FS_HANDLE_MAX)
 #define STATX_NAMES_MAX 4096
 
+/* The names jobs' output: `n` zeroed records of `rec` bytes, owned by r (freed with it). NULL, with
+ * r's error set, when n is over STATX_NAMES_MAX or memory is short. */
+static unsigned char *names_out(fsreq *r, uint32_t n, size_t rec) {
+  if (n > STATX_NAMES_MAX) { r->ret = -1; r->err = EINVAL; return NULL; }
+  unsigned char *out = calloc(n == 0 ? 1 : n, rec);
+  if (out == NULL) { r->ret = -1; r->err = ENOMEM; return NULL; }
+  r->own = out;
+  return out;
+}
+
+/* The name at *p in r's 'b' buffer (NUL-terminated names back to back), *p moved past it; NULL when
+ * the buffer holds no further terminated name. */
+static const char *next_name(const fsreq *r, const char **p) {
+  const char *name = *p, *end = (const char *)r->buf + r->len;
+  const char *nul = name < end ? memchr(name, 0, (size_t)(end - name)) : NULL;
+  if (nul == NULL) return NULL;
+  *p = nul + 1;
+  return name;
+}
+
 /*
  * statxNames(dirfd, names, count, flags, mask, handleFlags): statx(dirfd, name, flags, mask) for each
  * name, and when handleFlags >= 0 and statx worked, name_to_handle_at(dirfd, name, handleFlags) too
@@ -234,14 +254,12 @@ static void x_open_stat(fsreq *r) {
  */
 static void x_statx_names(fsreq *r) {
   uint32_t n = FS_U(1);
-  if (n > STATX_NAMES_MAX) { r->ret = -1; r->err = EINVAL; return; }
-  unsigned char *out = calloc(n == 0 ? 1 : n, STATX_NAMES_REC);
-  if (out == NULL) { r->ret = -1; r->err = ENOMEM; return; }
-  r->own = out;
-  const char *p = r->buf, *end = (const char *)r->buf + r->len;
+  unsigned char *out = names_out(r, n, STATX_NAMES_REC);
+  if (out == NULL) return;
+  const char *at = r->buf;
   for (uint32_t i = 0; i < n; i++) {
-    const char *nul = p < end ? memchr(p, 0, (size_t)(end - p)) : NULL;
-    if (nul == NULL) { r->ret = -1; r->err = EINVAL; return; }
+    const char *p = next_name(r, &at);
+    if (p == NULL) { r->ret = -1; r->err = EINVAL; return; }
     unsigned char *rec = out + (size_t)i * STATX_NAMES_REC;
     int32_t e = statx(FS_I(0), p, FS_I(2), FS_U(3), (struct statx *)rec) < 0 ? errno : 0;
     memcpy(rec + sizeof(struct statx), &e, sizeof e);
@@ -254,7 +272,6 @@ static void x_statx_names(fsreq *r) {
       memcpy(rec + sizeof(struct statx) + 4, &he, sizeof he);
       memcpy(rec + sizeof(struct statx) + 8, &mnt, sizeof mnt);
     }
-    p = nul + 1;
   }
   r->ret = n;
 }
@@ -278,14 +295,12 @@ static void x_close_many(fsreq *r) {
 
 static void x_open_stat_names(fsreq *r) {
   uint32_t n = FS_U(1);
-  if (n > STATX_NAMES_MAX) { r->ret = -1; r->err = EINVAL; return; }
-  unsigned char *out = calloc(n == 0 ? 1 : n, OPEN_NAMES_REC);
-  if (out == NULL) { r->ret = -1; r->err = ENOMEM; return; }
-  r->own = out;
-  const char *p = r->buf, *end = (const char *)r->buf + r->len;
+  unsigned char *out = names_out(r, n, OPEN_NAMES_REC);
+  if (out == NULL) return;
+  const char *at = r->buf;
   for (uint32_t i = 0; i < n; i++) {
-    const char *nul = p < end ? memchr(p, 0, (size_t)(end - p)) : NULL;
-    if (nul == NULL) {
+    const char *p = next_name(r, &at);
+    if (p == NULL) {
       for (uint32_t j = 0; j < i; j++) { /* a bad buffer: undo, so no fd is left behind */
         int32_t fd;
         memcpy(&fd, out + (size_t)j * OPEN_NAMES_REC, sizeof fd);
@@ -322,7 +337,6 @@ static void x_open_stat_names(fsreq *r) {
     }
     memcpy(rec, &fd, sizeof fd);
     memcpy(rec + 4, &e, sizeof e);
-    p = nul + 1;
   }
   r->ret = n;
 }
