@@ -96,6 +96,8 @@ export class SplitVirtqueueDriver {
   readonly usedGpa: number;
   /** Kicks sent after publishing (the device may suppress them: EVENT_IDX, NO_NOTIFY). */
   kicks = 0;
+  /** Call notifications received (wake-ups of this queue's call fd). */
+  calls = 0;
   /** The eventfd we write to notify the device. Owned by this queue. */
   readonly kickFd: number;
   /** The eventfd the device writes when it used buffers. Owned by this queue. */
@@ -185,6 +187,7 @@ export class SplitVirtqueueDriver {
     if (this.poll !== null || this.failure !== null) return;
     this.poll = native.pollStart(this.callFd, native.POLL_READABLE, (status) => {
       if (status < 0) return this.break(new FrontendError('VIRTQUEUE_CALL_FAILED', `poll on call fd: ${status}`));
+      this.calls++;
       try {
         native.eventfdRead(this.callFd);
       } catch (e) {

@@ -1,8 +1,19 @@
 /**
  * One vring as the back-end sees it: the front-end's settings (size, addresses, base, kick/call/err
- * fds, enable), the SplitQueue built from them, and the request pump: on a kick, pop every available
- * chain, hand each to the device, and as completions arrive push them to the used ring, publishing
- * and notifying once per batch (setImmediate), as EVENT_IDX or NO_INTERRUPT allow.
+ * fds, enable), the SplitQueue built from them, and the request pump: on a kick, pop the available
+ * chains and hand each to the device; as completions arrive push them to the used ring and notify as
+ * EVENT_IDX or NO_INTERRUPT allow.
+ *
+ * The pump is a pipeline, so the driver and the device work at the same time instead of taking turns:
+ *  - At most DISPATCH_CHUNK chains are handed out per event-loop turn; the rest wait for the next
+ *    turn (avail_event stays behind meanwhile, so the driver does not kick for them). The first
+ *    chunk's file-system calls start while the next chunk is being decoded.
+ *  - With EVENT_IDX each completion is published at once, and the driver is notified if its
+ *    used_event asks for it: it starts on the first replies while later ones are still being made,
+ *    and since it moves used_event only when it has caught up, it still gets one notification per
+ *    harvest. Without EVENT_IDX completions are published and notified once per turn (setImmediate).
+ *  Measured with the front-end bench at queue depth 16 (bench/README.md): GETATTR +39%, READDIRPLUS
+ *  +38%, CREATE cycle +19% over handing out the whole burst and notifying once per turn.
  *
  * Busy polling (--poll-us, EVENT_IDX only): after a ring was last active, the pump keeps looking at
  * avail.idx every event-loop turn for that long instead of asking for a kick (avail_event is left
@@ -23,6 +34,12 @@ const log = logger('vring');
 
 /** The longest busy-poll window (--poll-us) a ring accepts: a second. */
 export const MAX_POLL_US = 1_000_000;
+
+/**
+ * Chains handed to the device per event-loop turn. 2 to 8 measured alike; 1 loses (a turn per
+ * request), and the whole burst (16 at a time) makes the driver and the device take turns.
+ */
+export const DISPATCH_CHUNK = 4;
 
 /** What processes chains: returns the number of bytes written into the chain's writable part. */
 export type ChainHandler = (queue: number, chain: Chain) => Promise<number> | number;
@@ -51,6 +68,8 @@ export class Vring {
   private kickPoll: native.PollHandle | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private flushScheduled = false;
+  /** process() stopped at DISPATCH_CHUNK chains and goes on next turn. */
+  private moreScheduled = false;
   private dirty = false;
   private drainWaiters: (() => void)[] = [];
   /** process() stopped because `size` requests were in flight. */
@@ -164,9 +183,21 @@ export class Vring {
         // A driver that follows the spec never has more than `size` requests out; one that re-posts
         // slots still being served would get unbounded concurrency, so stop at `size` in flight and
         // continue when a completion frees a slot (flush()).
-        while (this.inflight < this.size && (chain = q.pop()) !== undefined) this.dispatch(q, chain);
+        let budget = DISPATCH_CHUNK;
+        while (budget > 0 && this.inflight < this.size && (chain = q.pop()) !== undefined) {
+          this.dispatch(q, chain);
+          budget--;
+        }
         if (this.inflight >= this.size) {
           this.capped = true;
+          return;
+        }
+        if (budget === 0 && q.hasPending()) {
+          // The rest next turn; avail_event stays behind, so the driver does not kick for them.
+          if (!this.moreScheduled) {
+            this.moreScheduled = true;
+            setImmediate(this.processMore);
+          }
           return;
         }
         if (this.pollMs > 0 && q.eventIdx) {
@@ -180,6 +211,11 @@ export class Vring {
       this.markBroken(e as Error);
     }
   }
+
+  private readonly processMore = (): void => {
+    this.moreScheduled = false;
+    this.process();
+  };
 
   /** Keep polling (kicks suppressed) for at least the window from now. */
   private pollOn(): void {
@@ -241,7 +277,13 @@ export class Vring {
       len = 0;
     }
     target.push(chain.head, len, chain);
-    this.dirty = true;
+    if (target.eventIdx) {
+      // Published at once; EVENT_IDX decides whether this one needs a notification.
+      target.publish();
+      this.notifyIfWanted(target);
+    } else {
+      this.dirty = true;
+    }
     if (this.polling) this.pollDeadline = performance.now() + this.pollMs;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -256,13 +298,7 @@ export class Vring {
     if (this.dirty && q !== undefined) {
       this.dirty = false;
       q.publish();
-      if (this.callFd >= 0 && q.shouldNotify()) {
-        try {
-          native.eventfdWrite(this.callFd, 1);
-        } catch (e) {
-          log.warn(`queue ${this.index}: cannot signal the call fd: ${(e as Error).message}`);
-        }
-      }
+      this.notifyIfWanted(q);
     }
     if (this.capped && this.inflight < this.size) {
       this.capped = false;
@@ -272,6 +308,16 @@ export class Vring {
       const w = this.drainWaiters;
       this.drainWaiters = [];
       w.forEach((f) => f());
+    }
+  }
+
+  /** After publish(): signal the call fd if the driver wants to hear of what was published. */
+  private notifyIfWanted(q: SplitQueue): void {
+    if (this.callFd < 0 || !q.shouldNotify()) return;
+    try {
+      native.eventfdWrite(this.callFd, 1);
+    } catch (e) {
+      log.warn(`queue ${this.index}: cannot signal the call fd: ${(e as Error).message}`);
     }
   }
 

@@ -224,6 +224,11 @@ export class SplitQueue {
     this.mem.logWrite(this.usedGpa + 2, 2);
   }
 
+  /** used.idx as the driver sees it (what publish() last stored). */
+  get publishedUsedIdx(): number {
+    return Atomics.load(this.used16, 1);
+  }
+
   /** After publish(): does the driver want an interrupt for what was published since the last one? */
   shouldNotify(): boolean {
     if (!this.eventIdx) return (Atomics.load(this.avail16, 0) & VRING_AVAIL_F_NO_INTERRUPT) === 0;
