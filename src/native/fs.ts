@@ -304,42 +304,50 @@ const LE = os.endianness() === 'LE';
 
 /** Decode a raw struct statx (the kernel's layout, 256 bytes). */
 export function decodeStatx(b: Uint8Array): Statx {
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const u32 = (o: number) => v.getUint32(o, LE);
-  // Seconds as a number without a BigInt per field (exact below 2^53, as Number(bigint) would be).
-  const i64 = (o: number) => (LE ? v.getInt32(o + 4, true) * 0x100000000 + v.getUint32(o, true) : v.getInt32(o, false) * 0x100000000 + v.getUint32(o + 4, false));
-  const u64 = (o: number) => v.getBigUint64(o, LE);
-  const rdevMajor = u32(128);
-  const rdevMinor = u32(132);
-  const devMajor = u32(136);
-  const devMinor = u32(140);
+  return statxAt(new DataView(b.buffer, b.byteOffset, b.byteLength), 0);
+}
+
+/** Seconds as a number without a BigInt per field (exact below 2^53, as Number(bigint) would be). */
+function secondsAt(v: DataView, o: number): number {
+  return LE ? v.getInt32(o + 4, true) * 0x100000000 + v.getUint32(o, true) : v.getInt32(o, false) * 0x100000000 + v.getUint32(o + 4, false);
+}
+
+/**
+ * The struct statx at byte `o` of `v`. No closure, view or copy per call: a GETATTR, and each record
+ * of a READDIRPLUS, decodes one of these on the event-loop thread.
+ */
+function statxAt(v: DataView, o: number): Statx {
+  const rdevMajor = v.getUint32(o + 128, LE);
+  const rdevMinor = v.getUint32(o + 132, LE);
+  const devMajor = v.getUint32(o + 136, LE);
+  const devMinor = v.getUint32(o + 140, LE);
   return {
-    mask: u32(0),
-    blksize: u32(4),
-    attributes: u64(8),
-    nlink: u32(16),
-    uid: u32(20),
-    gid: u32(24),
-    mode: v.getUint16(28, LE),
-    ino: u64(32),
-    size: u64(40),
-    blocks: u64(48),
-    attributesMask: u64(56),
-    atimeSec: i64(64),
-    atimeNsec: u32(72),
-    btimeSec: i64(80),
-    btimeNsec: u32(88),
-    ctimeSec: i64(96),
-    ctimeNsec: u32(104),
-    mtimeSec: i64(112),
-    mtimeNsec: u32(120),
+    mask: v.getUint32(o, LE),
+    blksize: v.getUint32(o + 4, LE),
+    attributes: v.getBigUint64(o + 8, LE),
+    nlink: v.getUint32(o + 16, LE),
+    uid: v.getUint32(o + 20, LE),
+    gid: v.getUint32(o + 24, LE),
+    mode: v.getUint16(o + 28, LE),
+    ino: v.getBigUint64(o + 32, LE),
+    size: v.getBigUint64(o + 40, LE),
+    blocks: v.getBigUint64(o + 48, LE),
+    attributesMask: v.getBigUint64(o + 56, LE),
+    atimeSec: secondsAt(v, o + 64),
+    atimeNsec: v.getUint32(o + 72, LE),
+    btimeSec: secondsAt(v, o + 80),
+    btimeNsec: v.getUint32(o + 88, LE),
+    ctimeSec: secondsAt(v, o + 96),
+    ctimeNsec: v.getUint32(o + 104, LE),
+    mtimeSec: secondsAt(v, o + 112),
+    mtimeNsec: v.getUint32(o + 120, LE),
     rdevMajor,
     rdevMinor,
     rdev: makedev(rdevMajor, rdevMinor),
     devMajor,
     devMinor,
     dev: makedev(devMajor, devMinor),
-    mntId: u64(144),
+    mntId: v.getBigUint64(o + 144, LE),
   };
 }
 
@@ -483,19 +491,18 @@ export async function openStatNames(dirfd: number, names: readonly Uint8Array[],
   const handleFlags = o.handleFlags ?? -1;
   const raw = await fs.openStatNames(dirfd, packNames(names), names.length, how.flags, how.resolve, o.mask ?? STATX_DEFAULT, handleFlags);
   const out: OpenStatOrError[] = [];
-  for (let i = 0; i < names.length; i++) {
-    const rec = raw.subarray(i * OPEN_NAMES_REC, (i + 1) * OPEN_NAMES_REC);
-    const v = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
-    const fd = v.getInt32(0, LE);
+  const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  for (let i = 0, o = 0; i < names.length; i++, o += OPEN_NAMES_REC) {
+    const fd = v.getInt32(o, LE);
     if (fd < 0) {
-      out.push({ error: nameOfErrno(v.getInt32(4, LE)) });
+      out.push({ error: nameOfErrno(v.getInt32(o + 4, LE)) });
       continue;
     }
-    const r: OpenStat = { fd, pathFd: -1, statx: decodeStatx(rec.subarray(8, 264)) };
+    const r: OpenStat = { fd, pathFd: -1, statx: statxAt(v, o + 8) };
     if (handleFlags >= 0) {
-      const he = v.getInt32(268, LE);
+      const he = v.getInt32(o + 268, LE);
       if (he !== 0) r.handleError = nameOfErrno(he);
-      else r.handle = { handle: Buffer.from(rec.subarray(280, 280 + 8 + v.getUint32(280, LE))), mountId: v.getBigUint64(272, LE) };
+      else r.handle = handleAt(raw, v, o + 280, v.getBigUint64(o + 272, LE));
     }
     out.push(r);
   }
@@ -505,6 +512,14 @@ export async function openStatNames(dirfd: number, names: readonly Uint8Array[],
 /** close(2) every fd in one pool job; resolves to how many closes failed (the fds are gone anyway). */
 export function closeMany(fds: readonly number[]): Promise<number> {
   return fs.closeMany(Int32Array.from(fds));
+}
+
+/** Room for f_handle in a result record (MAX_HANDLE_SZ). */
+const HANDLE_MAX = 128;
+
+/** A copy of the struct file_handle at byte `o` of a result record (handle_bytes, then the rest). */
+function handleAt(raw: Buffer, v: DataView, o: number, mountId: bigint): FileHandle {
+  return { handle: Buffer.from(raw.subarray(o, o + 8 + Math.min(HANDLE_MAX, v.getUint32(o, LE)))), mountId };
 }
 
 /** Bytes per statxNames record: struct statx, statx's errno (i32), the handle's errno (i32), mount id (u64), struct file_handle (8 + 128). */
@@ -519,19 +534,18 @@ const STATX_NAMES_REC = 256 + 16 + 8 + 128;
 export async function statxNames(dirfd: number, names: readonly Uint8Array[], flags: number, mask = STATX_DEFAULT, handleFlags?: number): Promise<StatxOrError[]> {
   const raw = await fs.statxNames(dirfd, packNames(names), names.length, flags, mask, handleFlags ?? -1);
   const out: StatxOrError[] = [];
-  for (let i = 0; i < names.length; i++) {
-    const rec = raw.subarray(i * STATX_NAMES_REC, (i + 1) * STATX_NAMES_REC);
-    const v = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
-    const e = v.getInt32(256, LE);
+  const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  for (let i = 0, o = 0; i < names.length; i++, o += STATX_NAMES_REC) {
+    const e = v.getInt32(o + 256, LE);
     if (e !== 0) {
       out.push({ error: nameOfErrno(e) });
       continue;
     }
-    const r: StatxOrError = { st: decodeStatx(rec.subarray(0, 256)) };
+    const r: StatxOrError = { st: statxAt(v, o) };
     if (handleFlags !== undefined && handleFlags >= 0) {
-      const he = v.getInt32(260, LE);
+      const he = v.getInt32(o + 260, LE);
       if (he !== 0) r.handleError = nameOfErrno(he);
-      else r.handle = { handle: Buffer.from(rec.subarray(272, 272 + 8 + v.getUint32(272, LE))), mountId: v.getBigUint64(264, LE) };
+      else r.handle = handleAt(raw, v, o + 272, v.getBigUint64(o + 264, LE));
     }
     out.push(r);
   }

@@ -121,18 +121,32 @@ export class Lookups {
   /** Several names of one directory, each with one new reference, in one or two pool jobs. */
   private async many(parent: Inode, dirFd: number, names: Uint8Array[]): Promise<Found[]> {
     const { inodes } = this.cx;
-    const idx = names.flatMap((nm, i) => (isDotOrDotDot(nm) ? [] : [i]));
-    const out: Array<Found | undefined> = names.map((nm) => (isDotOrDotDot(nm) ? 'dot' : undefined));
+    // Plain loops: this runs once per READDIRPLUS reply, for every record of it.
+    const idx: number[] = [];
+    const looked: Uint8Array[] = [];
+    const out = new Array<Found | undefined>(names.length);
+    for (let i = 0; i < names.length; i++) {
+      const nm = names[i]!;
+      if (isDotOrDotDot(nm)) out[i] = 'dot';
+      else {
+        idx.push(i);
+        looked.push(nm);
+      }
+    }
     if (idx.length === 0) return out as Found[];
-    const sts = await this.cx.sys.statxNames(dirFd, idx.map((i) => names[i]!), AT_NAME, LOOKUP_MASK, this.handleFlags);
+    const sts = await this.cx.sys.statxNames(dirFd, looked, AT_NAME, LOOKUP_MASK, this.handleFlags);
     const unknown: number[] = [];
-    idx.forEach((i, k) => {
+    for (let k = 0; k < idx.length; k++) {
+      const i = idx[k]!;
       const r = sts[k]!;
-      if ('error' in r) return void (out[i] = errnoError(r.error, 'statx'));
+      if ('error' in r) {
+        out[i] = errnoError(r.error, 'statx');
+        continue;
+      }
       const known = inodes.known(r.st, r.handle);
-      if (known === undefined) return void unknown.push(i);
-      out[i] = this.cx.entry(inodes.ref(known), r.st, this.submountFlag(parent, known, r.st));
-    });
+      if (known === undefined) unknown.push(i);
+      else out[i] = this.cx.entry(inodes.ref(known), r.st, this.submountFlag(parent, known, r.st));
+    }
     if (unknown.length > 0) {
       // Names not held yet: open, stat and get the handle of all of them in one more job, then resolve each.
       const handles = this.handleFlags !== undefined;
