@@ -20,6 +20,7 @@
  */
 import type { Sys } from './host.js';
 import { closeLogged, type Inode } from './inode-store.js';
+import { IdsMap, type InodeIds } from './ids-map.js';
 import * as native from '../native/fs.js';
 
 /** Fraction of RLIMIT_NOFILE the cache may take by default, and its bounds. */
@@ -39,7 +40,6 @@ export function defaultFdCacheCapacity(sys: Pick<Sys, 'getrlimit'> = native): nu
   return Math.max(MIN_CAPACITY, Math.min(MAX_CAPACITY, Math.floor(soft / SHARE_OF_NOFILE)));
 }
 
-export const idsKey = (i: { dev: number; mntId: bigint; ino: bigint }): string => `${i.dev}:${i.mntId}:${i.ino}`;
 
 interface Slot {
   fd: number;
@@ -52,7 +52,7 @@ export class HandleFdCache {
   private readonly lru = new Map<Inode, Slot>();
   /** Entries put or moved so far. */
   private appended = 0;
-  private readonly ids = new Map<string, Inode>();
+  private readonly ids = new IdsMap<Inode>();
   /** Hits and misses since construction (diagnostics, benchmarks). */
   hits = 0;
   misses = 0;
@@ -88,8 +88,8 @@ export class HandleFdCache {
   }
 
   /** A cached inode with these ids (alive: its fd holds it), or undefined. */
-  byIds(key: string): Inode | undefined {
-    return this.ids.get(key);
+  byIds(ids: InodeIds): Inode | undefined {
+    return this.ids.get(ids);
   }
 
   /**
@@ -105,8 +105,7 @@ export class HandleFdCache {
       return have;
     }
     this.lru.set(inode, { fd, stamp: ++this.appended });
-    const key = idsKey(inode.ids);
-    if (!this.ids.has(key)) this.ids.set(key, inode);
+    this.ids.add(inode);
     this.trim();
     return fd;
   }
@@ -121,8 +120,7 @@ export class HandleFdCache {
     const fd = this.lru.get(inode)?.fd;
     if (fd === undefined) return;
     this.lru.delete(inode);
-    const key = idsKey(inode.ids);
-    if (this.ids.get(key) === inode) this.ids.delete(key);
+    this.ids.delete(inode);
     closeLogged(this.sys, fd);
   }
 

@@ -29,7 +29,8 @@ import { FUSE_ROOT_ID } from '../../protocol/fuse-opcodes.js';
 import { FuseError } from '../fuse/errors.js';
 import { logger } from '../log.js';
 import * as native from '../native/fs.js';
-import { HandleFdCache, defaultFdCacheCapacity, idsKey } from './fd-cache.js';
+import { HandleFdCache, defaultFdCacheCapacity } from './fd-cache.js';
+import { IdsMap, sameIds, type InodeIds } from './ids-map.js';
 import type { Host, Sys } from './host.js';
 import { Limit } from './limits.js';
 import type { InodeFileHandles } from './options.js';
@@ -37,11 +38,7 @@ import type { InodeFileHandles } from './options.js';
 const log = logger('passthrough');
 
 /** What identifies a host inode while an fd keeps it alive. */
-export interface InodeIds {
-  dev: number;
-  mntId: bigint;
-  ino: bigint;
-}
+export type { InodeIds } from './ids-map.js';
 
 /** name_to_handle_at's outcome, when the caller already asked for it (native.openStat). */
 export interface MadeHandle {
@@ -188,7 +185,7 @@ export function closeLogged(sys: Sys, fd: number): Promise<void> {
 export class InodeStore {
   private readonly byNodeid = new Map<bigint, Inode>();
   /** O_PATH-backed inodes only (see the file comment). */
-  private readonly byIds = new Map<string, Inode>();
+  private readonly byIds = new IdsMap<Inode>();
   private readonly byHandle = new Map<string, Inode>();
   private nextNodeid = FUSE_ROOT_ID + 1n;
   private readonly mounts: MountFds;
@@ -346,7 +343,7 @@ export class InodeStore {
   setRoot(fd: number, st: native.Statx): Inode {
     const root = new Inode(FUSE_ROOT_ID, idsOf(st), st.mode, fd, undefined, 2n);
     this.byNodeid.set(FUSE_ROOT_ID, root);
-    this.byIds.set(idsKey(root.ids), root);
+    this.byIds.add(root);
     return root;
   }
 
@@ -391,7 +388,7 @@ export class InodeStore {
           return this.donate(inode, pathFd, () => (owned = false));
         }
       }
-      const known = this.byIds.get(idsKey(ids));
+      const known = this.byIds.get(ids);
       if (known !== undefined && !known.removed) return this.ref(known);
       this.limit.admit(this.byNodeid.size);
       owned = false;
@@ -409,14 +406,13 @@ export class InodeStore {
    * switched to another file in between). Undefined means "maybe unknown": resolve() decides.
    */
   known(st: native.Statx, handle?: native.FileHandle): Inode | undefined {
-    const key = idsKey(idsOf(st));
-    const held = this.byIds.get(key);
+    const held = this.byIds.get(st);
     if (held !== undefined && !held.removed) return held;
-    const cached = this.fdCache.byIds(key);
+    const cached = this.fdCache.byIds(st);
     if (cached !== undefined && !cached.removed) return cached;
     if (handle === undefined || this.handles === 'never') return undefined;
     const byHandle = this.byHandle.get(handleKey(handle.mountId, handle.handle));
-    if (byHandle === undefined || byHandle.removed || idsKey(byHandle.ids) !== key) return undefined;
+    if (byHandle === undefined || byHandle.removed || !sameIds(byHandle.ids, st)) return undefined;
     return byHandle;
   }
 
@@ -507,8 +503,8 @@ export class InodeStore {
     this.byNodeid.set(inode.nodeid, inode);
     if (inode.handle !== undefined) {
       if (!this.byHandle.has(inode.handle.key)) this.byHandle.set(inode.handle.key, inode);
-    } else if (!this.byIds.has(idsKey(inode.ids))) {
-      this.byIds.set(idsKey(inode.ids), inode);
+    } else {
+      this.byIds.add(inode);
     }
     return inode;
   }
@@ -538,8 +534,8 @@ export class InodeStore {
     this.byNodeid.delete(inode.nodeid);
     if (inode.handle !== undefined) {
       if (this.byHandle.get(inode.handle.key) === inode) this.byHandle.delete(inode.handle.key);
-    } else if (this.byIds.get(idsKey(inode.ids)) === inode) {
-      this.byIds.delete(idsKey(inode.ids));
+    } else {
+      this.byIds.delete(inode);
     }
     if (inode.pins === 0) this.dispose(inode);
   }
