@@ -15,6 +15,9 @@ export interface RowSummary {
   rate: Summary;
   cpuUsPerUnit: Summary;
   benchCpuUsPerUnit: Summary;
+  /** Kicks (driver to daemon) and call notifications (daemon to driver) per unit. */
+  kicksPerUnit: Summary;
+  callsPerUnit: Summary;
   daemonCores: Summary;
   othersCores: Summary;
   /** Medians over rounds of each round's step-latency percentiles. */
@@ -40,6 +43,8 @@ export function summarizeCells(cells: CellResult[], workloads: Workload[], depth
           rate: summarize(ok.map((c) => c.rate)),
           cpuUsPerUnit: summarize(ok.map((c) => c.cpuUsPerUnit)),
           benchCpuUsPerUnit: summarize(ok.map((c) => c.benchCpuUsPerUnit)),
+          kicksPerUnit: summarize(ok.map((c) => c.kicksPerUnit ?? NaN)),
+          callsPerUnit: summarize(ok.map((c) => c.callsPerUnit ?? NaN)),
           daemonCores: summarize(ok.map((c) => c.daemonCores)),
           othersCores: summarize(ok.map((c) => c.othersCores)),
           p50Us: summarize(ok.map((c) => c.latencyUs.p50)),
@@ -67,7 +72,7 @@ export function textTable(rows: string[][], align: ('l' | 'r')[]): string {
  */
 export function formatTable(rows: RowSummary[], workloads: Workload[], daemons: string[]): string {
   const base = daemons[0]!;
-  const out: string[][] = [['workload', 'unit', 'QD', 'daemon', 'units/s', '[min-max]', 'p50 µs', 'p99 µs', 'cpu µs/unit', 'driver µs/unit', `${base} speed`]];
+  const out: string[][] = [['workload', 'unit', 'QD', 'daemon', 'units/s', '[min-max]', 'p50 µs', 'p99 µs', 'cpu µs/unit', 'driver µs/unit', 'kicks/calls', `${base} speed`]];
   const keys = [...new Set(rows.map((r) => `${r.workload}\0${r.depth}`))];
   for (const k of keys) {
     const [wid, depthS] = k.split('\0') as [string, string];
@@ -78,7 +83,7 @@ export function formatTable(rows: RowSummary[], workloads: Workload[], daemons: 
       const r = byDaemon.get(d);
       const line = i === 0 ? [w.title, w.unit, depthS, d] : ['', '', '', d];
       if (r === undefined || r.rounds === 0) {
-        line.push(r?.errors.length ? 'FAILED' : '-', '', '', '', '', '', '');
+        line.push(r?.errors.length ? 'FAILED' : '-', '', '', '', '', '', '', '');
       } else {
         line.push(
           si(r.rate.median),
@@ -87,13 +92,14 @@ export function formatTable(rows: RowSummary[], workloads: Workload[], daemons: 
           si(r.p99Us.median),
           fixed(r.cpuUsPerUnit.median),
           fixed(r.benchCpuUsPerUnit.median),
+          Number.isFinite(r.kicksPerUnit.median) ? `${r.kicksPerUnit.median.toFixed(2)}/${r.callsPerUnit.median.toFixed(2)}` : '-',
           d !== base && b !== undefined && b.rounds > 0 ? `${(b.rate.median / r.rate.median).toFixed(2)}x` : '',
         );
       }
       out.push(line);
     });
   }
-  return textTable(out, ['l', 'l', 'r', 'l', 'r', 'l', 'r', 'r', 'r', 'r', 'r']);
+  return textTable(out, ['l', 'l', 'r', 'l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r']);
 }
 
 /** The same numbers as a Markdown table, one column group per daemon (for docs/benchmarks.md). */

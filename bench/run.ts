@@ -107,7 +107,7 @@ async function runHostBench(o: BenchOptions): Promise<number> {
             cells.push(await runCell(envs.get(s.spec.name)!, w, depth, round, { warmupMs: o.warmupMs, durationMs: o.durationMs, stallMs: 10_000 }));
           } catch (e) {
             const msg = (e as Error).message;
-            cells.push({ daemon: s.spec.name, workload: w.id, depth, round, units: 0, seconds: 0, rate: NaN, cpuUsPerUnit: NaN, benchCpuUsPerUnit: NaN, daemonCores: NaN, othersCores: NaN, latencyUs: { p50: NaN, p99: NaN, max: NaN }, threadCpuUsPerUnit: {}, peakRss: 0, anonRss: 0, peakIsLifetime: false, error: msg });
+            cells.push({ daemon: s.spec.name, workload: w.id, depth, round, units: 0, seconds: 0, rate: NaN, cpuUsPerUnit: NaN, benchCpuUsPerUnit: NaN, kicksPerUnit: NaN, callsPerUnit: NaN, daemonCores: NaN, othersCores: NaN, latencyUs: { p50: NaN, p99: NaN, max: NaN }, threadCpuUsPerUnit: {}, peakRss: 0, anonRss: 0, peakIsLifetime: false, error: msg });
             progress.note(`${s.spec.name}: ${w.id} QD${depth} failed: ${msg}`);
             if (/no progress|DISCONNECTED|CLOSED/.test(msg) || s.proc.proc.exitCode !== null) {
               s.broken = msg;
@@ -129,6 +129,7 @@ async function runHostBench(o: BenchOptions): Promise<number> {
     const noisy = others.length > 0 ? Math.max(...others) : 0;
     console.log(`\nvirtio-fs daemons through the in-repo front-end (no VM); ${o.rounds} round(s) of ${o.durationMs} ms per cell, median [min-max] of rounds.`);
     console.log(`cpu µs/unit: daemon CPU (user+system, all threads) per unit; driver: this process (the front-end standing in for the guest).`);
+    console.log(`kicks/calls: notifications per unit, driver to daemon (kicks) and daemon to driver (calls), as EVENT_IDX let through.`);
     console.log(`${names[0]} speed: ${names[0]} units/s divided by that daemon's (>1: ours is faster).`);
     console.log(o.markdown ? formatMarkdown(rows, workloads, names) : formatTable(rows, workloads, names));
     console.log('\n' + formatMemory(rows, names, startRss));

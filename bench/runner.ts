@@ -30,6 +30,9 @@ export interface CellResult {
   othersCores: number;
   /** Latency of one worker step (one unit; for READDIRPLUS one request), microseconds. */
   latencyUs: { p50: number; p99: number; max: number };
+  /** Notifications per unit, all queues: kicks the driver sent, call notifications the daemon sent. */
+  kicksPerUnit?: number;
+  callsPerUnit?: number;
   /** Daemon CPU per unit by thread ("main" = the process's main thread), microseconds. */
   threadCpuUsPerUnit: Record<string, number>;
   /** Peak RSS during the measured period (bytes), or the lifetime peak if it could not be reset. */
@@ -99,6 +102,17 @@ async function loop(workers: { step(): Promise<number> }[], ms: number, stallMs:
   return units;
 }
 
+function notifications(env: Env): { kicks: number; calls: number } {
+  let kicks = 0;
+  let calls = 0;
+  for (const q of env.s.dev.queues) {
+    if (q === undefined) continue;
+    kicks += q.kicks;
+    calls += q.calls;
+  }
+  return { kicks, calls };
+}
+
 export async function runCell(env: Env, wl: Workload, depth: number, round: number, o: CellOptions): Promise<CellResult> {
   const s = env.s;
   const workers = Array.from({ length: depth }, (_, i) => wl.worker(env, i, depth));
@@ -109,6 +123,7 @@ export async function runCell(env: Env, wl: Workload, depth: number, round: numb
   const bench0 = process.cpuUsage();
   const busy0 = machineBusySeconds();
   const threads0 = threadCpuSeconds(s.pids);
+  const notes0 = notifications(env);
   const t0 = process.hrtime.bigint();
   const lat = new Latencies();
   const units = await loop(workers, o.durationMs, o.stallMs, lat);
@@ -116,6 +131,7 @@ export async function runCell(env: Env, wl: Workload, depth: number, round: numb
   const bench = process.cpuUsage(bench0);
   const cpu = s.cpuSeconds() - cpu0;
   const busy = machineBusySeconds() - busy0;
+  const notes = notifications(env);
   const threadCpuUsPerUnit: Record<string, number> = {};
   for (const [name, sec] of threadCpuSeconds(s.pids)) {
     const d = sec - (threads0.get(name) ?? 0);
@@ -137,6 +153,8 @@ export async function runCell(env: Env, wl: Workload, depth: number, round: numb
     daemonCores: cpu / seconds,
     othersCores: Math.max(0, busy - cpu - (bench.user + bench.system) / 1e6) / seconds,
     latencyUs: { p50: lat.percentile(50), p99: lat.percentile(99), max: lat.percentile(100) },
+    kicksPerUnit: units > 0 ? (notes.kicks - notes0.kicks) / units : NaN,
+    callsPerUnit: units > 0 ? (notes.calls - notes0.calls) / units : NaN,
     threadCpuUsPerUnit,
     peakRss,
     anonRss,
