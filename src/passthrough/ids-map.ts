@@ -14,7 +14,10 @@ export interface InodeIds {
 }
 
 /** Whether two ids name the same inode. */
-export const sameIds = (a: InodeIds, b: InodeIds): boolean => a.ino === b.ino && a.dev === b.dev && a.mntId === b.mntId;
+export const sameIds = (a: InodeIds, b: InodeIds): boolean => a.dev === b.dev && a.ino === b.ino && a.mntId === b.mntId;
+
+/** Within one slot the ino is already equal (the Map matched it by value): compare the rest, the number first. */
+const sameRest = (a: InodeIds, b: InodeIds): boolean => a.dev === b.dev && a.mntId === b.mntId;
 
 export class IdsMap<V extends { readonly ids: InodeIds }> {
   private readonly m = new Map<bigint, V | V[]>();
@@ -28,8 +31,8 @@ export class IdsMap<V extends { readonly ids: InodeIds }> {
   get(ids: InodeIds): V | undefined {
     const e = this.m.get(ids.ino);
     if (e === undefined) return undefined;
-    if (!Array.isArray(e)) return sameIds(e.ids, ids) ? e : undefined;
-    for (const v of e) if (sameIds(v.ids, ids)) return v;
+    if (!Array.isArray(e)) return sameRest(e.ids, ids) ? e : undefined;
+    for (const v of e) if (sameRest(v.ids, ids)) return v;
     return undefined;
   }
 
@@ -38,10 +41,10 @@ export class IdsMap<V extends { readonly ids: InodeIds }> {
     const e = this.m.get(v.ids.ino);
     if (e === undefined) this.m.set(v.ids.ino, v);
     else if (!Array.isArray(e)) {
-      if (sameIds(e.ids, v.ids)) return false;
+      if (sameRest(e.ids, v.ids)) return false;
       this.m.set(v.ids.ino, [e, v]);
     } else {
-      if (e.some((x) => sameIds(x.ids, v.ids))) return false;
+      if (e.some((x) => sameRest(x.ids, v.ids))) return false;
       e.push(v);
     }
     this.n++;
