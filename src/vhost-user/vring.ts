@@ -12,8 +12,8 @@
  *    used_event asks for it: it starts on the first replies while later ones are still being made,
  *    and since it moves used_event only when it has caught up, it still gets one notification per
  *    harvest. Without EVENT_IDX completions are published and notified once per turn (setImmediate).
- *  Measured with the front-end bench at queue depth 16 (bench/README.md): GETATTR +39%, READDIRPLUS
- *  +38%, CREATE cycle +19% over handing out the whole burst and notifying once per turn.
+ *  Measured with the front-end bench at queue depth 16 (docs/benchmarks.md): GETATTR +39%, READDIRPLUS
+ *  +31%, CREATE cycle +19% over handing out the whole burst and notifying once per turn.
  *
  * Busy polling (--poll-us, EVENT_IDX only): after a ring was last active, the pump keeps looking at
  * avail.idx every event-loop turn for that long instead of asking for a kick (avail_event is left
