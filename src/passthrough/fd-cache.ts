@@ -40,7 +40,6 @@ export function defaultFdCacheCapacity(sys: Pick<Sys, 'getrlimit'> = native): nu
   return Math.max(MIN_CAPACITY, Math.min(MAX_CAPACITY, Math.floor(soft / SHARE_OF_NOFILE)));
 }
 
-
 interface Slot {
   fd: number;
   /** `appended` when the entry was put or last moved to the young end. */
