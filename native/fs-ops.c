@@ -404,6 +404,7 @@ static napi_value pack_statx_names(napi_env env, fsreq *r) { return buffer_copy(
 #define ASYNC(js, sys, sig, x, pack) {js, sys, sig, x_##x, pack, NULL, false}
 #define BLOCKING(js, sys, sig, x, pack, blocks) {js, sys, sig, x_##x, pack, blocks, false}
 #define SYNC(js, sys, sig, x, pack) {js, sys, sig, x_##x, pack, NULL, true}
+#define SYNC_ERRNO(js, sys, sig, x) {js, sys, sig, x_##x, fs_pack_int, NULL, true, true}
 
 static const fs_op ops[] = {
   /* open and close; dirfd, name, ... */
@@ -443,6 +444,7 @@ static const fs_op ops[] = {
   ASYNC("pread", "pread", "ibl", pread, fs_pack_int),
   ASYNC("pwrite", "pwrite", "ibl", pwrite, fs_pack_int),
   ASYNC("preadv", "preadv2", "ivli", preadv2, fs_pack_int),
+  SYNC_ERRNO("preadvSync", "preadv2", "ivli", preadv2),
   ASYNC("pwritev", "pwritev2", "ivli", pwritev2, fs_pack_int),
   ASYNC("copyFileRange", "copy_file_range", "ioiolu", copy_file_range, fs_pack_int),
   ASYNC("ftruncate", "ftruncate", "il", ftruncate, fs_pack_void),

@@ -541,6 +541,7 @@ static napi_value js_cancel_blocking(napi_env env, napi_callback_info info) {
 /* ---- argument parsing (JS thread) ---- */
 
 static bool add_keep(napi_env env, fsreq *r, napi_value v) {
+  if (r->op->sync) return true; /* used and done with before the call returns */
   if (r->keep == NULL) r->keep = r->keepbuf;
   if (r->keep == r->keepbuf && r->nkeep == FS_INLINE_IOV) {
     napi_ref *k = malloc(sizeof *k * (IOV_MAX + 2));
@@ -738,10 +739,12 @@ static napi_value js_op(napi_env env, napi_callback_info info) {
 
   if (op->sync) { /* on the JS thread, as the process */
     napi_value v = NULL;
-    if (r->pre_err != 0) vfs_throw_errno(env, r->pre_err, op->sys);
+    if (r->pre_err != 0 && op->sync_errno) v = vfs_int(env, -r->pre_err);
+    else if (r->pre_err != 0) vfs_throw_errno(env, r->pre_err, op->sys);
     else {
       op->exec(r);
-      if (r->ret < 0) vfs_throw_errno(env, r->err, op->sys);
+      if (r->ret < 0 && op->sync_errno) v = vfs_int(env, -r->err);
+      else if (r->ret < 0) vfs_throw_errno(env, r->err, op->sys);
       else v = op->pack(env, r);
     }
     req_free(env, r);

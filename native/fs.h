@@ -38,6 +38,8 @@ typedef struct {
   fs_pack_fn pack;     /* JS thread: the resolved value */
   fs_blocks_fn blocks; /* non-NULL and true: may wait indefinitely, run on a dedicated thread */
   bool sync;           /* export runs exec on the JS thread and returns/throws (no creds) */
+  bool sync_errno;     /* with sync: a failure returns -errno instead of throwing (for fast paths that
+                          fall back on EAGAIN, where an exception per miss would cost more than the call) */
 } fs_op;
 
 /* Credentials a call runs under (see creds.c). */

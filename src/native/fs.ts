@@ -231,6 +231,7 @@ interface FsAddon {
   pread(fd: number, buf: Bytes, offset: number | bigint): Promise<number>;
   pwrite(fd: number, buf: Bytes, offset: number | bigint): Promise<number>;
   preadv(fd: number, bufs: readonly Bytes[], offset: number | bigint, flags: number): Promise<number>;
+  preadvSync(fd: number, bufs: readonly Bytes[], offset: number | bigint, flags: number): number;
   pwritev(fd: number, bufs: readonly Bytes[], offset: number | bigint, flags: number): Promise<number>;
   copyFileRange(fdIn: number, offIn: number | bigint | null, fdOut: number, offOut: number | bigint | null, len: number | bigint, flags: number): Promise<number>;
   ftruncate(fd: number, length: number | bigint): Promise<void>;
@@ -649,6 +650,13 @@ export function pwrite(fd: number, buf: ArrayBufferView, offset: number | bigint
 /** preadv2 into several buffers; offset -1 uses the file position; flags RWF_*. */
 export function preadv(fd: number, bufs: readonly ArrayBufferView[], offset: number | bigint, flags = 0): Promise<number> {
   return fs.preadv(fd, bufs, offset, flags);
+}
+/**
+ * preadv2 on the calling thread -> bytes read, or -errno (never throws: made for RWF_NOWAIT, where
+ * EAGAIN is an expected answer and an exception per miss would cost more than the call).
+ */
+export function preadvSync(fd: number, bufs: readonly ArrayBufferView[], offset: number | bigint, flags: number): number {
+  return fs.preadvSync(fd, bufs, offset, flags);
 }
 /** pwritev2 from several buffers; offset -1 uses the file position; flags RWF_*. */
 export function pwritev(fd: number, bufs: readonly ArrayBufferView[], offset: number | bigint, flags = 0): Promise<number> {

@@ -13,6 +13,7 @@
  */
 import { FuseError } from '../fuse/errors.js';
 import type { Dirent64 } from '../native/fs.js';
+import { O_DIRECT } from '../native/fs-constants.js';
 import { closeLogged } from './inode-store.js';
 import type { Sys } from './host.js';
 import { Limit } from './limits.js';
@@ -40,6 +41,11 @@ export class Handle {
   released = false;
   /** Lost in a migration: no fd (-1); every operation but RELEASE answers ESTALE. */
   stale = false;
+  /**
+   * READ may try the page cache first (io.ts readCached): not with O_DIRECT (RWF_NOWAIT would still
+   * wait for the device), and no more once the filesystem said it cannot.
+   */
+  cachedReads: boolean;
   /** Waits in progress on this handle (flock), aborted when it is released. */
   readonly waits = new Set<AbortController>();
 
@@ -52,7 +58,9 @@ export class Handle {
     readonly hostFlags: number,
     /** Set for directories. */
     readonly dir: DirStream | undefined,
-  ) {}
+  ) {
+    this.cachedReads = (hostFlags & O_DIRECT) === 0;
+  }
 }
 
 export class HandleTable {

@@ -78,7 +78,7 @@ import { HandleTable, type Handle } from './handles.js';
 import { Limit } from './limits.js';
 import { Host, checkName, isDotDot, type Sys } from './host.js';
 import { InodeStore, closeLogged, type Inode } from './inode-store.js';
-import { readInto, writeFrom } from './io.js';
+import { readCached, readInto, writeFrom } from './io.js';
 import { Locks } from './locks.js';
 import { cachePolicy, resolveOptions, type CachePolicy, type PassthroughOptions, type ResolvedOptions } from './options.js';
 import { readDir } from './readdir.js';
@@ -477,7 +477,13 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   }
 
   override async read(_ctx: Context, nodeid: bigint, fh: bigint, offset: bigint, _size: number, _flags: number, dest: Uint8Array[]): Promise<number> {
-    return this.handles.with(fh, nodeid, 'file', (h) => readInto(this.sys, h.fd, dest, offset));
+    const h = this.handles.pin(fh, nodeid, 'file');
+    try {
+      const fast = readCached(this.sys, h, dest, offset);
+      return fast.complete ? fast.done : await readInto(this.sys, h.fd, dest, offset, fast.done);
+    } finally {
+      this.handles.unpin(h);
+    }
   }
 
   /**

@@ -3,11 +3,21 @@
  * test lets it go (to race FORGET and RELEASE against a request in flight), or make every call slow
  * on a worker thread of its own (to see requests run in parallel).
  */
+import os from 'node:os';
 import * as native from '../../src/native/fs.js';
 import * as addon from '../../src/native/index.js';
 import type { Sys } from '../../src/passthrough/index.js';
 
 type AnyFn = (...args: unknown[]) => Promise<unknown>;
+
+/**
+ * A held or slowed preadv stands for a filesystem that cannot serve a read from the page cache on
+ * the calling thread either (CephFS, NFS): its RWF_NOWAIT try answers EOPNOTSUPP, so every READ
+ * takes the pool path being held.
+ */
+function noCachedReads(sys: Record<string, unknown>, names: readonly string[]): void {
+  if (names.includes('preadv')) sys.preadvSync = () => -os.constants.errno.EOPNOTSUPP;
+}
 
 /** A sys whose next call(s) of `name` wait for release(). */
 export function gatedSys(name: keyof Sys): { sys: Sys; arm(): Promise<void>; release(): void } {
@@ -24,8 +34,10 @@ export function gatedSys(name: keyof Sys): { sys: Sys; arm(): Promise<void>; rel
     }
     return real(...args);
   };
+  const sys: Record<string, unknown> = { ...native, [name]: wrapped };
+  noCachedReads(sys, [name]);
   return {
-    sys: { ...native, [name]: wrapped } as Sys,
+    sys: sys as unknown as Sys,
     /** Resolves once the next call of `name` has started (and is held). */
     arm() {
       armed = true;
@@ -70,6 +82,7 @@ export function slowSys(ms: number, names: (keyof Sys)[]): { sys: Sys; peak(): n
       return real(...args);
     };
   }
+  noCachedReads(sys, names);
   return {
     sys: sys as unknown as Sys,
     peak: () => peak,

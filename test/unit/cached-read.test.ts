@@ -1,0 +1,131 @@
+/**
+ * READ's page-cache fast path (io.ts readCached): preadv2(RWF_NOWAIT) on the event-loop thread, the
+ * worker pool for whatever it could not serve. Counted through PassthroughFs's injectable sys, with
+ * the real kernel answering (ext4 serves cached pages and says EAGAIN for the rest; tmpfs says
+ * EOPNOTSUPP) and, where the kernel's answer cannot be arranged, a sys that gives it.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import * as n from '../../src/native/fs.js';
+import type { Sys } from '../../src/passthrough/index.js';
+import { CACHED_READ_MAX } from '../../src/passthrough/io.js';
+import { b, canMount, concat, ctx, mount, mountTmpfs, tmpDir, views } from '../helpers/passthrough.js';
+
+const { EAGAIN, EOPNOTSUPP } = os.constants.errno;
+
+type SyncRead = Sys['preadvSync'];
+
+/** A sys counting both read paths; `sync` may replace the RWF_NOWAIT call. */
+function counting(sync?: (real: SyncRead, ...a: Parameters<SyncRead>) => number) {
+  const calls = { sync: [] as bigint[], pool: [] as bigint[] };
+  const sys = {
+    ...n,
+    preadvSync: (fd: number, bufs: readonly ArrayBufferView[], off: number | bigint, flags: number) => {
+      calls.sync.push(BigInt(off));
+      return sync === undefined ? n.preadvSync(fd, bufs, off, flags) : sync(n.preadvSync, fd, bufs, off, flags);
+    },
+    preadv: (fd: number, bufs: readonly ArrayBufferView[], off: number | bigint, flags?: number) => {
+      calls.pool.push(BigInt(off));
+      return n.preadv(fd, bufs, off, flags);
+    },
+  } as Sys;
+  return { sys, calls };
+}
+
+const content = Buffer.from(Array.from({ length: 10000 }, (_, i) => (i * 7) & 0xff));
+
+/** Does the tmp dir's filesystem serve RWF_NOWAIT reads (ext4, xfs, btrfs do)? */
+function hostServesNowait(dir: string): boolean {
+  const f = `${dir}/probe`;
+  fs.writeFileSync(f, 'x');
+  const fd = fs.openSync(f, 'r');
+  try {
+    return n.preadvSync(fd, [new Uint8Array(1)], 0, n.RWF_NOWAIT) === 1;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function openFile(t: Parameters<typeof mount>[0], sys: Sys, flags = n.O_RDONLY, opts = {}) {
+  const m = await mount(t, opts, { sys });
+  fs.writeFileSync(m.p('f'), content);
+  const e = await m.fs.lookup(ctx(), 1n, b('f'));
+  const o = await m.fs.open(ctx(), e.nodeid, flags, 0);
+  const read = async (off: number, size: number, chunk = size) => {
+    const dest = views(size, chunk);
+    const got = await m.fs.read(ctx(), e.nodeid, o.fh, BigInt(off), size, 0, dest);
+    return concat(dest, got);
+  };
+  return { m, read };
+}
+
+test('a cached file is read on the calling thread, up to the end, with no pool call', async (t) => {
+  const supported = hostServesNowait(tmpDir(t));
+  if (!supported) t.log(`${os.tmpdir()} does not serve RWF_NOWAIT reads: the pool path is what runs there`);
+  const { sys, calls } = counting();
+  const { read } = await openFile(t, sys);
+  t.deepEqual(await read(0, 4096), content.subarray(0, 4096));
+  t.deepEqual(await read(8192, 4096, 1000), content.subarray(8192), 'a short read at the end of the file, over several views');
+  t.deepEqual(await read(20000, 4096), Buffer.alloc(0), 'past the end');
+  if (supported) {
+    t.deepEqual(calls.pool, [], 'the pool was never used');
+    t.deepEqual(calls.sync, [0n, 8192n, 10000n, 20000n], 'the end of the file is known by a 0, not by a short read');
+  } else {
+    t.deepEqual(calls.sync, [0n], 'asked once, then never again on this handle');
+    t.is(calls.pool.length, 3);
+  }
+});
+
+test('what RWF_NOWAIT could not read (EAGAIN after a partial read) is read on the pool from there on', async (t) => {
+  let first = true;
+  const { sys, calls } = counting((real, fd, bufs, off, flags) => {
+    if (!first) return -EAGAIN;
+    first = false;
+    const v = bufs[0] as Uint8Array;
+    return real(fd, [v.subarray(0, 100)], off, flags); // as if only the first 100 bytes were cached
+  });
+  const { read } = await openFile(t, sys);
+  t.deepEqual(await read(1000, 4096, 512), content.subarray(1000, 5096));
+  t.deepEqual(calls.sync, [1000n, 1100n]);
+  t.deepEqual(calls.pool, [1100n]);
+  t.deepEqual(await read(0, 10), content.subarray(0, 10), 'EAGAIN is not remembered: the next read tries again');
+  t.deepEqual(calls.sync, [1000n, 1100n, 0n]);
+});
+
+test('EOPNOTSUPP turns the fast path off for the handle; large and O_DIRECT reads never take it', async (t) => {
+  const { sys, calls } = counting(() => -EOPNOTSUPP);
+  const { read } = await openFile(t, sys);
+  t.deepEqual(await read(0, 100), content.subarray(0, 100));
+  t.deepEqual(await read(100, 100), content.subarray(100, 200));
+  t.deepEqual(calls.sync, [0n], 'asked once');
+  t.deepEqual(calls.pool, [0n, 100n]);
+
+  const big = counting();
+  const r2 = await openFile(t, big.sys);
+  const dest = await r2.read(0, CACHED_READ_MAX + 4096);
+  t.deepEqual(dest, content);
+  t.deepEqual(big.calls.sync, [], `a read over ${CACHED_READ_MAX} bytes goes to the pool`);
+
+  const direct = counting();
+  const r3 = await openFile(t, direct.sys, n.O_RDONLY | n.O_DIRECT, { allowDirectIo: true });
+  await r3.read(0, 4096).catch(() => undefined); // O_DIRECT may refuse an unaligned buffer (EINVAL): not the point
+  t.deepEqual(direct.calls.sync, [], 'RWF_NOWAIT would still wait for the device under O_DIRECT');
+  t.is(direct.calls.pool.length, 1);
+});
+
+test('on tmpfs the kernel itself says EOPNOTSUPP and reads go on through the pool', async (t) => {
+  if (!canMount()) {
+    t.log('cannot mount tmpfs here (not root with CAP_SYS_ADMIN): the EOPNOTSUPP path is covered by the test above');
+    t.pass();
+    return;
+  }
+  const dir = tmpDir(t);
+  mountTmpfs(t, dir);
+  const { sys, calls } = counting();
+  const { read } = await openFile(t, sys, n.O_RDONLY, { sharedDir: dir });
+  t.deepEqual(await read(0, 4096), content.subarray(0, 4096));
+  t.deepEqual(await read(4096, 4096), content.subarray(4096, 8192));
+  t.deepEqual(calls.sync, [0n]);
+  t.deepEqual(calls.pool, [0n, 4096n]);
+});
