@@ -26,6 +26,8 @@ export interface Options {
   threadPoolSize: number;
   /** Busy-poll window of the rings after activity, µs (0: wait for kicks). */
   pollUs: number;
+  /** false (--no-inline-calls): every filesystem call goes to the worker pool. */
+  inlineCalls: boolean;
   logLevel: LogLevel;
   logFormat: 'text' | 'json';
   syslog: boolean;
@@ -115,6 +117,10 @@ Runtime:
                             guest does not kick meanwhile) instead of waiting for a kick: lower
                             latency for a core's worth of polling while the guest is busy
                             (default 0: no polling; 50-200 pays off, see docs/benchmarks.md)
+  --no-inline-calls         run every filesystem call on the worker pool; by default the calls that
+                            cannot wait for I/O run on the event-loop thread: reads the page cache
+                            answers (RWF_NOWAIT) and attributes of open inodes on ext4, XFS, Btrfs,
+                            F2FS and tmpfs (never on CephFS, NFS or FUSE mounts)
   --log-level LEVEL         error | warn | info | debug | trace | off (default info)
   --log-format FORMAT       text | json (default text)
   --syslog                  log to syslog (via logger(1)) instead of stderr
@@ -169,6 +175,7 @@ export function parseOptions(argv: string[]): Parsed {
         cache: { type: 'string' },
         'thread-pool-size': { type: 'string' },
         'poll-us': { type: 'string' },
+        'no-inline-calls': { type: 'boolean' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         syslog: { type: 'boolean' },
@@ -262,6 +269,7 @@ export function parseOptions(argv: string[]): Parsed {
     cache: oneOf('--cache', v.cache ?? legacyCache(str('cache')) ?? 'auto', ['auto', 'always', 'never', 'metadata'] as const),
     threadPoolSize: v['thread-pool-size'] !== undefined ? int('--thread-pool-size', v['thread-pool-size'], 0, 1024) : 16,
     pollUs: v['poll-us'] !== undefined ? int('--poll-us', v['poll-us'], 0, MAX_POLL_US) : 0,
+    inlineCalls: !v['no-inline-calls'],
     logLevel,
     logFormat: oneOf('--log-format', v['log-format'] ?? 'text', ['text', 'json'] as const),
     syslog: v.syslog ?? false,

@@ -40,6 +40,7 @@ export function createFileSystem(o: Options): { fs: FileSystem; hostFds: HostFds
     threadPoolSize: Math.max(1, o.threadPoolSize),
     // The pool polls for the next calls as long as the rings poll for the next requests.
     poolSpinUs: o.pollUs,
+    inlineCalls: o.inlineCalls,
     maxInodes: o.maxInodes,
     maxHandles: o.maxHandles,
   });

@@ -45,7 +45,7 @@ export async function readInto(sys: Sys, fd: number, dest: readonly Uint8Array[]
 }
 
 /** Reads up to this many bytes are first tried on the event-loop thread (readCached). */
-export const CACHED_READ_MAX = 128 * 1024;
+export const CACHED_READ_MAX = 1024 * 1024;
 
 /** What readCached needs of an open file; `cachedReads` goes false when its filesystem cannot say "not cached". */
 export interface CachedReadTarget {

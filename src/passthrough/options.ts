@@ -35,6 +35,12 @@ export interface PassthroughOptions {
    * no handle. Default 'never' (as virtiofsd: an O_PATH fd costs one syscall less per operation).
    */
   inodeFileHandles?: InodeFileHandles;
+  /**
+   * Run the calls that cannot wait for I/O on the event-loop thread instead of the worker pool:
+   * page-cache reads (RWF_NOWAIT) and statx of open inodes on local filesystems (inline.ts).
+   * Default true.
+   */
+  inlineCalls?: boolean;
   /** Grow the native worker pool to this many threads (it never shrinks; process-wide). */
   threadPoolSize?: number;
   /**
@@ -76,6 +82,7 @@ export function resolveOptions(o: PassthroughOptions): ResolvedOptions {
     allowDirectIo: o.allowDirectIo ?? false,
     readdirplus: o.readdirplus ?? true,
     killprivV2: o.killprivV2 ?? true,
+    inlineCalls: o.inlineCalls ?? true,
     inodeFileHandles: o.inodeFileHandles ?? 'never',
     maxInodes: count('maxInodes', o.maxInodes ?? DEFAULT_MAX_INODES, 2),
     maxHandles: count('maxHandles', o.maxHandles ?? DEFAULT_MAX_HANDLES, 1),

@@ -79,6 +79,8 @@ import { Limit } from './limits.js';
 import { Host, checkName, isDotDot, type Sys } from './host.js';
 import { InodeStore, closeLogged, type Inode } from './inode-store.js';
 import { readCached, readInto, writeFrom } from './io.js';
+import { InlinePolicy } from './inline.js';
+import type { InodeIds } from './ids-map.js';
 import { Locks } from './locks.js';
 import { cachePolicy, resolveOptions, type CachePolicy, type PassthroughOptions, type ResolvedOptions } from './options.js';
 import { readDir } from './readdir.js';
@@ -139,6 +141,8 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   private readonly sharedFd: number;
   private readonly inodes: InodeStore;
   private readonly handles: HandleTable;
+  /** Which calls may run on this thread (inline.ts). */
+  private readonly inline: InlinePolicy;
   private readonly locks: Locks;
   private readonly xattrs: Xattrs;
   private readonly cache: CachePolicy;
@@ -172,6 +176,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
       entry: (inode, st, flags) => this.entry(inode, st, flags),
     });
     this.handles = new HandleTable(this.sys, new Limit('open handles', this.options.maxHandles, '--max-handles'));
+    this.inline = new InlinePolicy(this.sys, this.options.inlineCalls);
     this.locks = new Locks(this.host);
     this.xattrs = new Xattrs(this.host, () => this.session.posixAcl);
     this.cache = cachePolicy(this.options.cache);
@@ -362,15 +367,21 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   // ---- attributes -------------------------------------------------------------------------------
 
   override async getattr(_ctx: Context, nodeid: bigint, fh: bigint | undefined): Promise<AttrReply> {
-    const st = fh !== undefined ? await this.handles.with(fh, nodeid, undefined, (h) => this.stat(h.fd)) : await this.inodes.with(nodeid, (fd) => this.stat(fd));
+    const st =
+      fh !== undefined
+        ? await this.handles.with(fh, nodeid, undefined, (h) => this.stat(h.fd, this.inodes.get(nodeid)?.ids))
+        : await this.inodes.with(nodeid, (fd, inode) => this.stat(fd, inode.ids));
     return { attr: toFuseAttr(st), timeout: this.cache.attrTimeout };
   }
 
   override async statx(_ctx: Context, nodeid: bigint, fh: bigint | undefined, sxFlags: number, sxMask: number): Promise<StatxReply> {
     const flags = AT_FD | (sxFlags & (native.AT_STATX_FORCE_SYNC | native.AT_STATX_DONT_SYNC));
     const mask = sxMask === 0 ? native.STATX_BASIC_STATS : sxMask;
-    const call = (fd: number) => this.sys.statx(fd, '', flags, mask);
-    const st = fh !== undefined ? await this.handles.with(fh, nodeid, undefined, (h) => call(h.fd)) : await this.inodes.with(nodeid, call);
+    const call = (fd: number, ids: InodeIds | undefined) => this.statWith(fd, ids, flags, mask);
+    const st =
+      fh !== undefined
+        ? await this.handles.with(fh, nodeid, undefined, (h) => call(h.fd, this.inodes.get(nodeid)?.ids))
+        : await this.inodes.with(nodeid, (fd, inode) => call(fd, inode.ids));
     return { statx: toFuseStatx(st), timeout: this.cache.attrTimeout };
   }
 
@@ -479,7 +490,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   override async read(_ctx: Context, nodeid: bigint, fh: bigint, offset: bigint, _size: number, _flags: number, dest: Uint8Array[]): Promise<number> {
     const h = this.handles.pin(fh, nodeid, 'file');
     try {
-      const fast = readCached(this.sys, h, dest, offset);
+      const fast = this.inline.enabled ? readCached(this.sys, h, dest, offset) : { done: 0, complete: false };
       return fast.complete ? fast.done : await readInto(this.sys, h.fd, dest, offset, fast.done);
     } finally {
       this.handles.unpin(h);
@@ -682,8 +693,17 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     };
   }
 
-  private stat(fd: number): Promise<native.Statx> {
-    return this.sys.statx(fd, '', AT_FD, native.STATX_BASIC_STATS | native.STATX_MNT_ID);
+  /** The attributes of what fd holds; `ids` (the inode's, when known) lets it run inline (inline.ts). */
+  private stat(fd: number, ids?: InodeIds): Promise<native.Statx> {
+    return this.statWith(fd, ids, AT_FD, native.STATX_BASIC_STATS | native.STATX_MNT_ID);
+  }
+
+  private async statWith(fd: number, ids: InodeIds | undefined, flags: number, mask: number): Promise<native.Statx> {
+    if (ids !== undefined) {
+      const inline = this.inline.statInline(ids, fd);
+      if (inline === true || (inline !== false && (await inline))) return this.sys.statxSync(fd, '', flags, mask);
+    }
+    return this.sys.statx(fd, '', flags, mask);
   }
 
   /** chmod the inode any fd (O_PATH included) holds, through /proc (fchmod refuses O_PATH fds). */

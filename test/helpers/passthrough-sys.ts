@@ -10,13 +10,17 @@ import type { Sys } from '../../src/passthrough/index.js';
 
 type AnyFn = (...args: unknown[]) => Promise<unknown>;
 
+/** statfs f_type of CephFS. */
+const CEPH_SUPER_MAGIC = 0x00c36400;
+
 /**
- * A held or slowed preadv stands for a filesystem that cannot serve a read from the page cache on
- * the calling thread either (CephFS, NFS): its RWF_NOWAIT try answers EOPNOTSUPP, so every READ
- * takes the pool path being held.
+ * A held or slowed call stands for a network filesystem (CephFS), where no call runs on the event
+ * loop (passthrough/inline.ts): a held preadv means the RWF_NOWAIT try answers EOPNOTSUPP, and a
+ * held statx means fstatfs says CephFS, so every READ and GETATTR takes the pool path being held.
  */
-function noCachedReads(sys: Record<string, unknown>, names: readonly string[]): void {
+function noInlineCalls(sys: Record<string, unknown>, names: readonly string[]): void {
   if (names.includes('preadv')) sys.preadvSync = () => -os.constants.errno.EOPNOTSUPP;
+  if (names.includes('statx')) sys.fstatfs = async (fd: number) => ({ ...(await native.fstatfs(fd)), type: CEPH_SUPER_MAGIC });
 }
 
 /** A sys whose next call(s) of `name` wait for release(). */
@@ -35,7 +39,7 @@ export function gatedSys(name: keyof Sys): { sys: Sys; arm(): Promise<void>; rel
     return real(...args);
   };
   const sys: Record<string, unknown> = { ...native, [name]: wrapped };
-  noCachedReads(sys, [name]);
+  noInlineCalls(sys, [name]);
   return {
     sys: sys as unknown as Sys,
     /** Resolves once the next call of `name` has started (and is held). */
@@ -82,7 +86,7 @@ export function slowSys(ms: number, names: (keyof Sys)[]): { sys: Sys; peak(): n
       return real(...args);
     };
   }
-  noCachedReads(sys, names);
+  noInlineCalls(sys, names);
   return {
     sys: sys as unknown as Sys,
     peak: () => peak,

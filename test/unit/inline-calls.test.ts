@@ -1,6 +1,7 @@
 /**
- * READ's page-cache fast path (io.ts readCached): preadv2(RWF_NOWAIT) on the event-loop thread, the
- * worker pool for whatever it could not serve. Counted through PassthroughFs's injectable sys, with
+ * Calls on the event-loop thread (passthrough/inline.ts). READ's page-cache fast path (io.ts
+ * readCached): preadv2(RWF_NOWAIT) on this thread, the worker pool for whatever it could not serve.
+ * statx of open inodes on local filesystems. Counted through PassthroughFs's injectable sys, with
  * the real kernel answering (ext4 serves cached pages and says EAGAIN for the rest; tmpfs says
  * EOPNOTSUPP) and, where the kernel's answer cannot be arranged, a sys that gives it.
  */
@@ -10,6 +11,7 @@ import os from 'node:os';
 import * as n from '../../src/native/fs.js';
 import type { Sys } from '../../src/passthrough/index.js';
 import { CACHED_READ_MAX } from '../../src/passthrough/io.js';
+import { IN_MEMORY_ATTR_FS, InlinePolicy } from '../../src/passthrough/inline.js';
 import { b, canMount, concat, ctx, mount, mountTmpfs, tmpDir, views } from '../helpers/passthrough.js';
 
 const { EAGAIN, EOPNOTSUPP } = os.constants.errno;
@@ -128,4 +130,103 @@ test('on tmpfs the kernel itself says EOPNOTSUPP and reads go on through the poo
   t.deepEqual(await read(4096, 4096), content.subarray(4096, 8192));
   t.deepEqual(calls.sync, [0n]);
   t.deepEqual(calls.pool, [0n, 4096n]);
+});
+
+/** A sys counting statx on the pool and on this thread; fstatfs may claim another filesystem type. */
+function statCounting(fsType?: number) {
+  const calls = { pool: 0, inline: 0, fstatfs: 0 };
+  const sys = {
+    ...n,
+    statx: (...a: Parameters<Sys['statx']>) => {
+      calls.pool++;
+      return n.statx(...a);
+    },
+    statxSync: (...a: Parameters<Sys['statxSync']>) => {
+      calls.inline++;
+      return n.statxSync(...a);
+    },
+    fstatfs: async (fd: number) => {
+      calls.fstatfs++;
+      const s = await n.fstatfs(fd);
+      return fsType === undefined ? s : { ...s, type: fsType };
+    },
+  } as Sys;
+  return { sys, calls };
+}
+
+test('GETATTR of an open inode on a local filesystem runs inline after one fstatfs per mount', async (t) => {
+  const dir = tmpDir(t);
+  const type = (await n.fstatfs(fs.openSync(dir, 'r'))).type;
+  const local = IN_MEMORY_ATTR_FS.has(type);
+  const { sys, calls } = statCounting();
+  const m = await mount(t, { sharedDir: dir }, { sys });
+  fs.writeFileSync(m.p('f'), content);
+  const e = await m.fs.lookup(ctx(), 1n, b('f'));
+  const before = { ...calls };
+  for (let i = 0; i < 3; i++) t.is((await m.fs.getattr(ctx(), e.nodeid, undefined)).attr.size, BigInt(content.length));
+  const o = await m.fs.open(ctx(), e.nodeid, n.O_RDWR, 0);
+  fs.appendFileSync(m.p('f'), 'more');
+  t.is((await m.fs.getattr(ctx(), e.nodeid, o.fh)).attr.size, BigInt(content.length + 4), 'by handle, and fresh');
+  t.is((await m.fs.statx(ctx(), e.nodeid, undefined, 0, n.STATX_BASIC_STATS)).statx.size, BigInt(content.length + 4));
+  t.log(`${dir}: f_type 0x${type.toString(16)} (${IN_MEMORY_ATTR_FS.get(type) ?? 'not in the list'})`);
+  t.is(calls.fstatfs - before.fstatfs, 1, 'the mount is learnt once, by the first GETATTR');
+  if (local) {
+    t.is(calls.inline - before.inline, 5);
+    t.is(calls.pool - before.pool, 0);
+  } else {
+    t.is(calls.inline - before.inline, 0);
+    t.is(calls.pool - before.pool, 5);
+  }
+});
+
+test('GETATTR on CephFS (as fstatfs says), or with inlineCalls off, goes to the pool', async (t) => {
+  for (const [what, fsType, inlineCalls] of [
+    ['cephfs', 0x00c36400, true],
+    ['off', undefined, false],
+  ] as const) {
+    const { sys, calls } = statCounting(fsType);
+    const m = await mount(t, { inlineCalls }, { sys });
+    fs.writeFileSync(m.p('f'), 'x');
+    const e = await m.fs.lookup(ctx(), 1n, b('f'));
+    const pool = calls.pool;
+    t.is((await m.fs.getattr(ctx(), e.nodeid, undefined)).attr.size, 1n);
+    t.is(calls.pool - pool, 1, what);
+    t.is(calls.inline, 0, what);
+    if (!inlineCalls) {
+      t.is(calls.fstatfs, 0, 'off: not even asked');
+      const o = await m.fs.open(ctx(), e.nodeid, n.O_RDONLY, 0);
+      t.is((await m.fs.read(ctx(), e.nodeid, o.fh, 0n, 1, 0, views(1, 1))), 1);
+    }
+  }
+});
+
+test('InlinePolicy: one fstatfs per mount at a time; a reused mount id on another device is asked again; errors mean no', async (t) => {
+  const dir = tmpDir(t);
+  const fd = fs.openSync(dir, 'r');
+  t.teardown(() => fs.closeSync(fd));
+  let asked = 0;
+  let type = 0xef53;
+  let fail = false;
+  const sys = {
+    ...n,
+    fstatfs: async (f: number) => {
+      asked++;
+      if (fail) throw Object.assign(new Error('EIO'), { code: 'EIO' });
+      return { ...(await n.fstatfs(f)), type };
+    },
+  } as Sys;
+  const p = new InlinePolicy(sys, true);
+  const ids = { dev: 1, mntId: 7n, ino: 1n };
+  const a = p.statInline(ids, fd);
+  const b2 = p.statInline(ids, fd);
+  t.is(await a, true);
+  t.is(await b2, true);
+  t.is(asked, 1, 'concurrent first asks share one fstatfs');
+  t.is(p.statInline(ids, fd), true, 'known: a plain boolean, no promise');
+  type = 0x6969; // NFS
+  t.is(await p.statInline({ ...ids, dev: 2 }, fd), false, 'the mount id now names another filesystem');
+  t.is(asked, 2);
+  fail = true;
+  t.is(await p.statInline({ dev: 3, mntId: 8n, ino: 1n }, fd), false);
+  t.is(new InlinePolicy(sys, false).statInline(ids, fd), false);
 });
