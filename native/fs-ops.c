@@ -276,6 +276,39 @@ static void x_statx_names(fsreq *r) {
   r->ret = n;
 }
 
+/*
+ * statxOpened(dirfd, name, flags, resolve, mask, handleFlags): one statxNames record for `name`, read
+ * through an fd instead of by name: openat2(dirfd, name, flags, resolve) (O_PATH and RESOLVE_CACHED
+ * make it a lookup that never waits for I/O), statx and, with handleFlags >= 0, name_to_handle_at
+ * of that fd (AT_EMPTY_PATH), then close. ret 1, or -1 with the open's errno.
+ */
+static void x_statx_opened(fsreq *r) {
+#ifdef SYS_openat2
+  r->u.how = (struct open_how){.flags = (uint64_t)(uint32_t)(FS_I(1) | O_CLOEXEC), .resolve = (uint64_t)FS_L(2)};
+  int fd = (int)syscall(SYS_openat2, FS_I(0), FS_S(0), &r->u.how, sizeof r->u.how);
+  if (fd < 0) { r->ret = -1; r->err = errno; return; }
+  unsigned char *rec = calloc(1, STATX_NAMES_REC);
+  if (rec == NULL) { close(fd); r->ret = -1; r->err = ENOMEM; return; }
+  r->own = rec;
+  int32_t e = statx(fd, "", AT_EMPTY_PATH, FS_U(3), (struct statx *)rec) < 0 ? errno : 0;
+  memcpy(rec + sizeof(struct statx), &e, sizeof e);
+  if (e == 0 && FS_I(4) >= 0) {
+    unsigned char *fh = rec + sizeof(struct statx) + 16;
+    uint32_t hb = FS_HANDLE_MAX;
+    memcpy(fh, &hb, sizeof hb);
+    uint64_t mnt = 0;
+    int32_t he = name_to_handle_at(fd, "", (struct file_handle *)fh, (int *)&mnt, FS_I(4) | AT_EMPTY_PATH) < 0 ? errno : 0;
+    memcpy(rec + sizeof(struct statx) + 4, &he, sizeof he);
+    memcpy(rec + sizeof(struct statx) + 8, &mnt, sizeof mnt);
+  }
+  close(fd);
+  r->ret = 1;
+#else
+  r->ret = -1;
+  r->err = ENOSYS;
+#endif
+}
+
 /* closeMany(fds): close(2) each fd of an Int32Array; ret = how many failed (the fds are gone anyway). */
 static void x_close_many(fsreq *r) {
   const int32_t *fds = r->buf;
@@ -401,10 +434,10 @@ static napi_value pack_statx_names(napi_env env, fsreq *r) { return buffer_copy(
 
 /* ---- the table ---- */
 
-#define ASYNC(js, sys, sig, x, pack) {js, sys, sig, x_##x, pack, NULL, false}
-#define BLOCKING(js, sys, sig, x, pack, blocks) {js, sys, sig, x_##x, pack, blocks, false}
-#define SYNC(js, sys, sig, x, pack) {js, sys, sig, x_##x, pack, NULL, true}
-#define SYNC_ERRNO(js, sys, sig, x) {js, sys, sig, x_##x, fs_pack_int, NULL, true, true}
+#define ASYNC(js, sys, sig, x, pack) {js, sys, sig, x_##x, pack, NULL, false, false}
+#define BLOCKING(js, sys, sig, x, pack, blocks) {js, sys, sig, x_##x, pack, blocks, false, false}
+#define SYNC(js, sys, sig, x, pack) {js, sys, sig, x_##x, pack, NULL, true, false}
+#define SYNC_ERRNO(js, sys, sig, x, pack) {js, sys, sig, x_##x, pack, NULL, true, true}
 
 static const fs_op ops[] = {
   /* open and close; dirfd, name, ... */
@@ -424,6 +457,7 @@ static const fs_op ops[] = {
   ASYNC("statx", "statx", "iniu", statx, pack_statx),
   SYNC("statxSync", "statx", "iniu", statx, pack_statx),
   ASYNC("statxNames", "statx", "ibuiui", statx_names, pack_statx_names),
+  SYNC_ERRNO("statxOpenedSync", "openat2", "iniiui", statx_opened, pack_statx_names),
   ASYNC("fstatfs", "fstatfs", "i", fstatfs, pack_statfs),
   ASYNC("fchmod", "fchmod", "iu", fchmod, fs_pack_void),
   ASYNC("fchmodat", "fchmodat", "inui", fchmodat, fs_pack_void),
@@ -444,7 +478,7 @@ static const fs_op ops[] = {
   ASYNC("pread", "pread", "ibl", pread, fs_pack_int),
   ASYNC("pwrite", "pwrite", "ibl", pwrite, fs_pack_int),
   ASYNC("preadv", "preadv2", "ivli", preadv2, fs_pack_int),
-  SYNC_ERRNO("preadvSync", "preadv2", "ivli", preadv2),
+  SYNC_ERRNO("preadvSync", "preadv2", "ivli", preadv2, fs_pack_int),
   ASYNC("pwritev", "pwritev2", "ivli", pwritev2, fs_pack_int),
   ASYNC("copyFileRange", "copy_file_range", "ioiolu", copy_file_range, fs_pack_int),
   ASYNC("ftruncate", "ftruncate", "il", ftruncate, fs_pack_void),

@@ -206,6 +206,7 @@ interface FsAddon {
   close(fd: number): Promise<void>;
   openStat(dirfd: number, name: Name, flags: number, mode: number, resolve: number | bigint, procFd: number, mask: number, handleFlags: number, ctx: Ctx): Promise<RawOpenStat>;
   statxNames(dirfd: number, names: Bytes, count: number, flags: number, mask: number, handleFlags: number): Promise<Buffer>;
+  statxOpenedSync(dirfd: number, name: Name, flags: number, resolve: number, mask: number, handleFlags: number): Buffer | number;
   openStatNames(dirfd: number, names: Bytes, count: number, flags: number, resolve: number, mask: number, handleFlags: number): Promise<Buffer>;
   closeMany(fds: Int32Array): Promise<number>;
   dup(fd: number): Promise<number>;
@@ -536,21 +537,32 @@ export async function statxNames(dirfd: number, names: readonly Uint8Array[], fl
   const raw = await fs.statxNames(dirfd, packNames(names), names.length, flags, mask, handleFlags ?? -1);
   const out: StatxOrError[] = [];
   const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  for (let i = 0, o = 0; i < names.length; i++, o += STATX_NAMES_REC) {
-    const e = v.getInt32(o + 256, LE);
-    if (e !== 0) {
-      out.push({ error: nameOfErrno(e) });
-      continue;
-    }
-    const r: StatxOrError = { st: statxAt(v, o) };
-    if (handleFlags !== undefined && handleFlags >= 0) {
-      const he = v.getInt32(o + 260, LE);
-      if (he !== 0) r.handleError = nameOfErrno(he);
-      else r.handle = handleAt(raw, v, o + 272, v.getBigUint64(o + 264, LE));
-    }
-    out.push(r);
-  }
+  for (let i = 0, o = 0; i < names.length; i++, o += STATX_NAMES_REC) out.push(statxRecordAt(raw, v, o, handleFlags));
   return out;
+}
+
+function statxRecordAt(raw: Buffer, v: DataView, o: number, handleFlags: number | undefined): StatxOrError {
+  const e = v.getInt32(o + 256, LE);
+  if (e !== 0) return { error: nameOfErrno(e) };
+  const r: StatxOrError = { st: statxAt(v, o) };
+  if (handleFlags !== undefined && handleFlags >= 0) {
+    const he = v.getInt32(o + 260, LE);
+    if (he !== 0) r.handleError = nameOfErrno(he);
+    else r.handle = handleAt(raw, v, o + 272, v.getBigUint64(o + 264, LE));
+  }
+  return r;
+}
+
+/**
+ * statxNames for one name, on the calling thread, through an fd: openat2(dirfd, name, flags,
+ * resolve), then statx (and with `handleFlags` name_to_handle_at) of that fd, then close. With O_PATH
+ * and RESOLVE_CACHED the open never waits for I/O. -> the record, or -errno when the open failed
+ * (EAGAIN: not all in the dentry cache). Never throws for a syscall's failure.
+ */
+export function statxOpenedSync(dirfd: number, name: Name, flags: number, resolve: number, mask = STATX_DEFAULT, handleFlags?: number): StatxOrError | number {
+  const raw = fs.statxOpenedSync(dirfd, name, flags, resolve, mask, handleFlags ?? -1);
+  if (typeof raw === 'number') return raw;
+  return statxRecordAt(raw, new DataView(raw.buffer, raw.byteOffset, raw.byteLength), 0, handleFlags);
 }
 
 /** fcntl(fd, F_DUPFD_CLOEXEC, 0) */

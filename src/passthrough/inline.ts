@@ -40,6 +40,15 @@ export class InlinePolicy {
   ) {}
 
   /**
+   * statInline's answer when it is already known, without learning it: a lookup cannot keep the
+   * parent's fd open until an fstatfs finishes (GETATTR, which the guest sends first, learns it).
+   */
+  knownInline(ids: InodeIds): boolean {
+    const m = this.mounts.get(ids.mntId);
+    return m !== undefined && m.dev === ids.dev && m.local === true;
+  }
+
+  /**
    * May a statx of this inode (open as `fd`, which the caller keeps open until the promise settles)
    * run on this thread? A boolean when the mount is known, else a promise of the answer (one fstatfs
    * on the pool per mount; a failure means no).

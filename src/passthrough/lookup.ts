@@ -18,6 +18,7 @@ import * as native from '../native/fs.js';
 import type { Handle } from './handles.js';
 import { isDot, isDotDot, isDotOrDotDot, type Host, type Sys } from './host.js';
 import { closeLogged, type Inode, type InodeStore } from './inode-store.js';
+import type { InlinePolicy } from './inline.js';
 import { LOOKUP_MASK, type ChildOpener } from './open-stat.js';
 import { readDirBatches } from './readdir.js';
 
@@ -26,6 +27,12 @@ const AT_FD = native.AT_EMPTY_PATH | native.AT_SYMLINK_NOFOLLOW;
 /** statx flags for one component of a directory: what an O_PATH | O_NOFOLLOW open of it would reach. */
 const AT_NAME = native.AT_SYMLINK_NOFOLLOW | native.AT_NO_AUTOMOUNT;
 const DOT = Buffer.from('.');
+/**
+ * The inline lookup's open: O_PATH from the dentry cache only (else EAGAIN), not into another mount
+ * (EXDEV: that filesystem may not be local), confined as ChildOpener's opens are.
+ */
+const CACHED_OPEN = native.O_PATH | native.O_NOFOLLOW;
+const CACHED_RESOLVE = native.RESOLVE_CACHED | native.RESOLVE_NO_XDEV | native.RESOLVE_BENEATH | native.RESOLVE_NO_MAGICLINKS | native.RESOLVE_NO_SYMLINKS;
 
 /** A READDIRPLUS lookup: the entry (one reference), the error, or "." / ".." (not looked up). */
 type Found = Entry | Error | 'dot';
@@ -36,6 +43,8 @@ export interface LookupContext {
   host: Host;
   inodes: InodeStore;
   opener: ChildOpener;
+  /** Which calls may run on the event-loop thread. */
+  inline: InlinePolicy;
   /** FUSE_ATTR_SUBMOUNT is announced in this session. */
   submounts(): boolean;
   /** The reply entry for `inode`, which has just taken a reference. */
@@ -61,11 +70,23 @@ export class Lookups {
     // Usually the guest looks up a name whose inode we hold (its dentry timed out): statx of the name
     // finds it, with no fd opened and closed. statx of one component without following a symlink or
     // an automount reaches what the confined O_PATH open would.
-    const r = (await this.cx.sys.statxNames(parentFd, [child], AT_NAME, LOOKUP_MASK, this.handleFlags))[0]!;
+    const r = this.statCached(parent, parentFd, child) ?? (await this.cx.sys.statxNames(parentFd, [child], AT_NAME, LOOKUP_MASK, this.handleFlags))[0]!;
     if ('error' in r) throw errnoError(r.error, 'statx');
     const known = this.cx.inodes.known(r.st, r.handle);
     if (known !== undefined) return this.cx.entry(this.cx.inodes.ref(known), r.st, this.submountFlag(parent, known, r.st));
     return this.fresh(parent, parentFd, child);
+  }
+
+  /**
+   * The statxNames job on this thread (inline.ts), where nothing can wait: the parent is on a
+   * filesystem known to keep attributes in memory, and the name is opened O_PATH from the dentry
+   * cache, on the same mount, then statx'd through that fd. undefined: not here (unknown or remote
+   * filesystem, a name not cached, a mount point, ENOENT...): the pool job answers.
+   */
+  private statCached(parent: Inode, parentFd: number, name: Uint8Array): native.StatxOrError | undefined {
+    if (!this.cx.inline.knownInline(parent.ids)) return undefined;
+    const r = this.cx.sys.statxOpenedSync(parentFd, name, CACHED_OPEN, CACHED_RESOLVE, LOOKUP_MASK, this.handleFlags);
+    return typeof r === 'number' ? undefined : r;
   }
 
   /**

@@ -167,8 +167,10 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     this.host = new Host(this.sys, procFd);
     this.opener = new ChildOpener(this.sys, procFd);
     this.inodes = new InodeStore(this.host, this.options.inodeFileHandles, this.options.handleFdCacheSize, new Limit('inodes', this.options.maxInodes, '--max-inodes'));
+    this.inline = new InlinePolicy(this.sys, this.options.inlineCalls);
     this.lookups = new Lookups({
       sys: this.sys,
+      inline: this.inline,
       host: this.host,
       inodes: this.inodes,
       opener: this.opener,
@@ -176,7 +178,6 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
       entry: (inode, st, flags) => this.entry(inode, st, flags),
     });
     this.handles = new HandleTable(this.sys, new Limit('open handles', this.options.maxHandles, '--max-handles'));
-    this.inline = new InlinePolicy(this.sys, this.options.inlineCalls);
     this.locks = new Locks(this.host);
     this.xattrs = new Xattrs(this.host, () => this.session.posixAcl);
     this.cache = cachePolicy(this.options.cache);
@@ -244,7 +245,9 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
       closeLogged(this.sys, rootFd);
       throw e;
     }
-    this.inodes.setRoot(rootFd, st);
+    const root = this.inodes.setRoot(rootFd, st);
+    // Learn the shared directory's filesystem now, while nothing waits on it (inline.ts).
+    await this.inline.statInline(root.ids, root.fd);
 
     let want = FUSE_ASYNC_READ | FUSE_PARALLEL_DIROPS | FUSE_ATOMIC_O_TRUNC | FUSE_EXPORT_SUPPORT;
     want |= FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS | FUSE_CREATE_SUPP_GROUP | FUSE_SETXATTR_EXT;
