@@ -71,6 +71,8 @@ test('libvirt with separate-options: --fd=N --shared-dir D --cache never --sandb
   t.true(o.xattr);
   t.is(o.threadPoolSize, 0);
   t.is(o.pollUs, 0, 'no busy polling unless asked');
+  t.true(o.inlineCalls, 'calls that cannot wait for I/O run inline unless --no-inline-calls');
+  t.false(parse(['--fd=3', '--shared-dir', dir, '--no-inline-calls']).inlineCalls);
   t.is(o.rlimitNofile, 65536);
   t.is(o.logLevel, 'debug');
   t.is(parse(['--fd=3', '--shared-dir', dir, '--cache', 'always', '--sandbox', 'namespace']).cache, 'always');
