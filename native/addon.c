@@ -82,13 +82,17 @@ bool vfs_arg_u64(napi_env env, napi_value v, uint64_t *out) {
   return true;
 }
 
-bool vfs_arg_bytes(napi_env env, napi_value v, void **data, size_t *len) {
+bool vfs_arg_bytes(napi_env env, napi_value v, void **data, size_t *len) { return vfs_arg_bytes_ab(env, v, data, len, NULL); }
+
+bool vfs_arg_bytes_ab(napi_env env, napi_value v, void **data, size_t *len, napi_value *backing) {
   bool is;
+  if (backing != NULL) *backing = v;
   if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
     napi_typedarray_type type;
     size_t length, offset;
     napi_value ab;
     napi_get_typedarray_info(env, v, &type, &length, data, &ab, &offset);
+    if (backing != NULL) *backing = ab;
     size_t esz = 1;
     switch (type) {
       case napi_int16_array: case napi_uint16_array: esz = 2; break;
@@ -103,6 +107,7 @@ bool vfs_arg_bytes(napi_env env, napi_value v, void **data, size_t *len) {
     napi_value ab;
     size_t offset;
     napi_get_dataview_info(env, v, len, data, &ab, &offset);
+    if (backing != NULL) *backing = ab;
     return true;
   }
   if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {

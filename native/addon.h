@@ -22,6 +22,8 @@ bool vfs_arg_u32(napi_env env, napi_value v, uint32_t *out);
 bool vfs_arg_i64(napi_env env, napi_value v, int64_t *out);     /* number or bigint */
 bool vfs_arg_u64(napi_env env, napi_value v, uint64_t *out);     /* number or bigint, non-negative */
 bool vfs_arg_bytes(napi_env env, napi_value v, void **data, size_t *len); /* TypedArray/DataView/ArrayBuffer */
+/* The same, and the ArrayBuffer that owns the bytes (v itself for an ArrayBuffer): what keeps them alive. */
+bool vfs_arg_bytes_ab(napi_env env, napi_value v, void **data, size_t *len, napi_value *backing);
 bool vfs_arg_string(napi_env env, napi_value v, char *buf, size_t cap);   /* NUL-free, fits in cap */
 
 napi_value vfs_int(napi_env env, int64_t v);

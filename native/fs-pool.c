@@ -617,10 +617,17 @@ static bool parse_args(napi_env env, const char *sig, napi_value *argv, fsreq *r
         if (n > IOV_MAX) { r->pre_err = EINVAL; break; }
         r->iov = n <= FS_INLINE_IOV ? r->iovbuf : malloc(sizeof *r->iov * n);
         if (r->iov == NULL) { vfs_throw_errno(env, ENOMEM, r->op->sys); return false; }
+        /* What keeps the bytes alive is their ArrayBuffer: one reference per distinct buffer, not per
+         * view (a request's segments are views of one guest-memory mapping: 256 views per MiB). */
+        napi_value prev = NULL;
         for (uint32_t i = 0; i < n; i++) {
-          napi_value e;
+          napi_value e, ab;
+          bool same = false;
           napi_get_element(env, v, i, &e);
-          if (!vfs_arg_bytes(env, e, &r->iov[i].iov_base, &r->iov[i].iov_len) || !add_keep(env, r, e)) return false;
+          if (!vfs_arg_bytes_ab(env, e, &r->iov[i].iov_base, &r->iov[i].iov_len, &ab)) return false;
+          if (prev != NULL) napi_strict_equals(env, prev, ab, &same);
+          if (!same && !add_keep(env, r, ab)) return false;
+          prev = ab;
           r->iovcnt++;
         }
         break;

@@ -146,6 +146,23 @@ export class GuestMemory {
     return c.view.subarray(inChunk, inChunk + n);
   }
 
+  /**
+   * `last` (a view translate() or extend() gave) grown by the bytes at `gpa` when they follow it
+   * directly in the same mapping (so in guest physical memory too: one mapping is one linear piece
+   * of a region), by at most `len`; undefined when gpa does not continue it.
+   */
+  extend(last: Uint8Array, gpa: number, len: number): Uint8Array | undefined {
+    const r = this.find(gpa);
+    if (r === undefined) return undefined;
+    const off = gpa - r.guestPhysAddr;
+    const c = r.chunks[Math.floor(off / CHUNK)]!;
+    if (c.view.buffer !== last.buffer) return undefined;
+    const inChunk = off - c.start;
+    if (c.view.byteOffset + inChunk !== last.byteOffset + last.length) return undefined;
+    const n = Math.min(len, c.view.length - inChunk);
+    return n > 0 ? new Uint8Array(last.buffer, last.byteOffset, last.length + n) : undefined;
+  }
+
   /** Guest physical address of a front-end virtual address (ring addresses), or undefined. */
   userToGuest(uaddr: number): number | undefined {
     for (const r of this.list) {

@@ -165,6 +165,17 @@ export class SplitQueue {
     let left = len;
     if (!Number.isSafeInteger(addr + len)) throw new VirtqueueError('VRING_ADDR_OUTSIDE_MEMORY', `descriptor ${idx} [0x${addr.toString(16)}, +${len}) overflows`);
     while (left > 0) {
+      // A buffer that continues the previous one in memory (a guest's pages often do) extends its
+      // view: fewer segments for every layer after this one, down to the iovec of the syscall.
+      const last = out.length > 0 ? out[out.length - 1]! : undefined;
+      const grown = last !== undefined ? this.mem.extend(last, gpa, left) : undefined;
+      if (grown !== undefined) {
+        const n = grown.length - last!.length;
+        out[out.length - 1] = grown;
+        gpa += n;
+        left -= n;
+        continue;
+      }
       const v = this.mem.translate(gpa, left);
       if (v === undefined || v.length === 0) {
         throw new VirtqueueError('VRING_ADDR_OUTSIDE_MEMORY', `descriptor ${idx} buffer [0x${addr.toString(16)}, +${len}) reaches 0x${gpa.toString(16)}, outside every memory region`);

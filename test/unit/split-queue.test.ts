@@ -50,6 +50,28 @@ test('a buffer crossing two regions maps to two segments', (t) => {
   g.close();
 });
 
+test('buffers that continue each other in memory become one segment; not across a region edge, a gap or the readable/writable line', (t) => {
+  const { g, r, q } = setup();
+  // Three 4 KiB pages back to back (as a guest's pages often are), then one after a gap, then two
+  // that meet at the region edge (same GPA run, two mappings).
+  g.desc(r.desc, 0, 0x40000, 64, NEXT, 1);
+  g.desc(r.desc, 1, 0x40040, 4096, WRITE | NEXT, 2);
+  g.desc(r.desc, 2, 0x41040, 4096, WRITE | NEXT, 3);
+  g.desc(r.desc, 3, 0x42040, 4096, WRITE | NEXT, 4);
+  g.desc(r.desc, 4, 0x50000, 4096, WRITE | NEXT, 5);
+  g.desc(r.desc, 5, MB - 4096, 4096, WRITE | NEXT, 6);
+  g.desc(r.desc, 6, MB, 4096, WRITE);
+  r.offer(0);
+  const c = q.pop()!;
+  t.deepEqual(c.readable.map((v) => v.length), [64]);
+  t.deepEqual(c.writable.map((v) => v.length), [3 * 4096, 4096, 4096, 4096]);
+  t.deepEqual(c.writableGpa, [0x40040, 0x50000, MB - 4096, MB]);
+  t.is(c.writableLen, 6 * 4096);
+  c.writable[0]![3 * 4096 - 1] = 0xab;
+  t.is(g.bytes(0x42040 + 4095, 1)[0], 0xab, 'the grown view is the guest memory at those addresses');
+  g.close();
+});
+
 test('indirect table: chain read from the table', (t) => {
   const { g, r, q } = setup();
   const tbl = 0x30000;

@@ -75,6 +75,23 @@ export class GuardedGuestMemory {
     return new Uint8Array(r.mapping, this.page + off, v.byteLength);
   }
 
+  /** The real extend(), run on the real mapping's views, its answer checked and re-based likewise. */
+  extend(last: Uint8Array, gpa: number, len: number): Uint8Array | undefined {
+    this.translations++;
+    const lastGpa = this.gpaOfView(last);
+    if (lastGpa === undefined) throw new Error('extend() of a view that translate() did not give');
+    const realLast = this.real.translate(lastGpa, last.byteLength);
+    if (realLast === undefined || realLast.byteLength !== last.byteLength) throw new Error('extend(): the view to grow does not translate back');
+    const v = this.real.extend(realLast, gpa, len);
+    if (v === undefined) return undefined;
+    const r = this.regionOf(lastGpa)!;
+    const grownBy = v.byteLength - last.byteLength;
+    if (lastGpa + last.byteLength !== gpa || grownBy <= 0 || grownBy > len || lastGpa - r.gpa + v.byteLength > r.size) {
+      throw new Error(`GuestMemory.extend(0x${lastGpa.toString(16)}+${last.byteLength}, 0x${gpa.toString(16)}, ${len}) grew to ${v.byteLength}: not a continuation inside the region`);
+    }
+    return new Uint8Array(r.mapping, last.byteOffset, v.byteLength);
+  }
+
   logWrite(gpa: number, len: number): void {
     this.logger?.logWrite(gpa, len);
   }
