@@ -277,32 +277,19 @@ static void x_statx_names(fsreq *r) {
 }
 
 /*
- * statxOpened(dirfd, name, flags, resolve, mask, handleFlags): one statxNames record for `name`, read
- * through an fd instead of by name: openat2(dirfd, name, flags, resolve) (O_PATH and RESOLVE_CACHED
- * make it a lookup that never waits for I/O), statx and, with handleFlags >= 0, name_to_handle_at
- * of that fd (AT_EMPTY_PATH), then close. ret 1, or -1 with the open's errno.
+ * statxOpened(dirfd, name, flags, resolve, mask, out): statx of `name` read through an fd instead of
+ * by name: openat2(dirfd, name, flags, resolve) (O_PATH and RESOLVE_CACHED make it a lookup that
+ * never waits for I/O), statx of that fd (AT_EMPTY_PATH) into `out` (a struct statx), close.
  */
 static void x_statx_opened(fsreq *r) {
+  if (r->len < sizeof(struct statx)) { r->ret = -1; r->err = EINVAL; return; }
 #ifdef SYS_openat2
   r->u.how = (struct open_how){.flags = (uint64_t)(uint32_t)(FS_I(1) | O_CLOEXEC), .resolve = (uint64_t)FS_L(2)};
   int fd = (int)syscall(SYS_openat2, FS_I(0), FS_S(0), &r->u.how, sizeof r->u.how);
   if (fd < 0) { r->ret = -1; r->err = errno; return; }
-  unsigned char *rec = calloc(1, STATX_NAMES_REC);
-  if (rec == NULL) { close(fd); r->ret = -1; r->err = ENOMEM; return; }
-  r->own = rec;
-  int32_t e = statx(fd, "", AT_EMPTY_PATH, FS_U(3), (struct statx *)rec) < 0 ? errno : 0;
-  memcpy(rec + sizeof(struct statx), &e, sizeof e);
-  if (e == 0 && FS_I(4) >= 0) {
-    unsigned char *fh = rec + sizeof(struct statx) + 16;
-    uint32_t hb = FS_HANDLE_MAX;
-    memcpy(fh, &hb, sizeof hb);
-    uint64_t mnt = 0;
-    int32_t he = name_to_handle_at(fd, "", (struct file_handle *)fh, (int *)&mnt, FS_I(4) | AT_EMPTY_PATH) < 0 ? errno : 0;
-    memcpy(rec + sizeof(struct statx) + 4, &he, sizeof he);
-    memcpy(rec + sizeof(struct statx) + 8, &mnt, sizeof mnt);
-  }
+  r->ret = statx(fd, "", AT_EMPTY_PATH, FS_U(3), (struct statx *)r->buf);
+  if (r->ret < 0) r->err = errno;
   close(fd);
-  r->ret = 1;
 #else
   r->ret = -1;
   r->err = ENOSYS;
@@ -457,7 +444,7 @@ static const fs_op ops[] = {
   ASYNC("statx", "statx", "iniu", statx, pack_statx),
   SYNC("statxSync", "statx", "iniu", statx, pack_statx),
   ASYNC("statxNames", "statx", "ibuiui", statx_names, pack_statx_names),
-  SYNC_ERRNO("statxOpenedSync", "openat2", "iniiui", statx_opened, pack_statx_names),
+  SYNC_ERRNO("statxOpenedSync", "openat2", "iniiub", statx_opened, fs_pack_int),
   ASYNC("fstatfs", "fstatfs", "i", fstatfs, pack_statfs),
   ASYNC("fchmod", "fchmod", "iu", fchmod, fs_pack_void),
   ASYNC("fchmodat", "fchmodat", "inui", fchmodat, fs_pack_void),

@@ -206,7 +206,7 @@ interface FsAddon {
   close(fd: number): Promise<void>;
   openStat(dirfd: number, name: Name, flags: number, mode: number, resolve: number | bigint, procFd: number, mask: number, handleFlags: number, ctx: Ctx): Promise<RawOpenStat>;
   statxNames(dirfd: number, names: Bytes, count: number, flags: number, mask: number, handleFlags: number): Promise<Buffer>;
-  statxOpenedSync(dirfd: number, name: Name, flags: number, resolve: number, mask: number, handleFlags: number): Buffer | number;
+  statxOpenedSync(dirfd: number, name: Name, flags: number, resolve: number, mask: number, out: Bytes): number;
   openStatNames(dirfd: number, names: Bytes, count: number, flags: number, resolve: number, mask: number, handleFlags: number): Promise<Buffer>;
   closeMany(fds: Int32Array): Promise<number>;
   dup(fd: number): Promise<number>;
@@ -553,16 +553,18 @@ function statxRecordAt(raw: Buffer, v: DataView, o: number, handleFlags: number 
   return r;
 }
 
+/** Where statxOpenedSync's struct statx lands: one per thread, read before the next call. */
+const OPENED_STATX = new Uint8Array(256);
+const OPENED_VIEW = new DataView(OPENED_STATX.buffer);
+
 /**
- * statxNames for one name, on the calling thread, through an fd: openat2(dirfd, name, flags,
- * resolve), then statx (and with `handleFlags` name_to_handle_at) of that fd, then close. With O_PATH
- * and RESOLVE_CACHED the open never waits for I/O. -> the record, or -errno when the open failed
- * (EAGAIN: not all in the dentry cache). Never throws for a syscall's failure.
+ * statx of `name` on the calling thread, through an fd: openat2(dirfd, name, flags, resolve), statx
+ * of that fd, close. With O_PATH and RESOLVE_CACHED the open never waits for I/O. -> the attributes,
+ * or -errno (EAGAIN: not all in the dentry cache). Never throws for a syscall's failure.
  */
-export function statxOpenedSync(dirfd: number, name: Name, flags: number, resolve: number, mask = STATX_DEFAULT, handleFlags?: number): StatxOrError | number {
-  const raw = fs.statxOpenedSync(dirfd, name, flags, resolve, mask, handleFlags ?? -1);
-  if (typeof raw === 'number') return raw;
-  return statxRecordAt(raw, new DataView(raw.buffer, raw.byteOffset, raw.byteLength), 0, handleFlags);
+export function statxOpenedSync(dirfd: number, name: Name, flags: number, resolve: number, mask = STATX_DEFAULT): Statx | number {
+  const e = fs.statxOpenedSync(dirfd, name, flags, resolve, mask, OPENED_STATX);
+  return e < 0 ? e : statxAt(OPENED_VIEW, 0);
 }
 
 /** fcntl(fd, F_DUPFD_CLOEXEC, 0) */

@@ -70,7 +70,12 @@ export class Lookups {
     // Usually the guest looks up a name whose inode we hold (its dentry timed out): statx of the name
     // finds it, with no fd opened and closed. statx of one component without following a symlink or
     // an automount reaches what the confined O_PATH open would.
-    const r = this.statCached(parent, parentFd, child) ?? (await this.cx.sys.statxNames(parentFd, [child], AT_NAME, LOOKUP_MASK, this.handleFlags))[0]!;
+    const cached = this.statCached(parent, parentFd, child);
+    if (cached !== undefined) {
+      const held = this.cx.inodes.known(cached);
+      if (held !== undefined) return this.cx.entry(this.cx.inodes.ref(held), cached, this.submountFlag(parent, held, cached));
+    }
+    const r = (await this.cx.sys.statxNames(parentFd, [child], AT_NAME, LOOKUP_MASK, this.handleFlags))[0]!;
     if ('error' in r) throw errnoError(r.error, 'statx');
     const known = this.cx.inodes.known(r.st, r.handle);
     if (known !== undefined) return this.cx.entry(this.cx.inodes.ref(known), r.st, this.submountFlag(parent, known, r.st));
@@ -78,14 +83,15 @@ export class Lookups {
   }
 
   /**
-   * The statxNames job on this thread (inline.ts), where nothing can wait: the parent is on a
+   * The name's attributes, on this thread (inline.ts), where nothing can wait: the parent is on a
    * filesystem known to keep attributes in memory, and the name is opened O_PATH from the dentry
-   * cache, on the same mount, then statx'd through that fd. undefined: not here (unknown or remote
-   * filesystem, a name not cached, a mount point, ENOENT...): the pool job answers.
+   * cache, on the same mount, then statx'd through that fd. Enough when they name an inode we hold
+   * (by its ids); a new inode needs the handle, from the pool job. undefined: not here (unknown or
+   * remote filesystem, a name not cached, a mount point, ENOENT...): the pool job answers.
    */
-  private statCached(parent: Inode, parentFd: number, name: Uint8Array): native.StatxOrError | undefined {
+  private statCached(parent: Inode, parentFd: number, name: Uint8Array): native.Statx | undefined {
     if (!this.cx.inline.knownInline(parent.ids)) return undefined;
-    const r = this.cx.sys.statxOpenedSync(parentFd, name, CACHED_OPEN, CACHED_RESOLVE, LOOKUP_MASK, this.handleFlags);
+    const r = this.cx.sys.statxOpenedSync(parentFd, name, CACHED_OPEN, CACHED_RESOLVE, LOOKUP_MASK);
     return typeof r === 'number' ? undefined : r;
   }
 
