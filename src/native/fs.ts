@@ -534,23 +534,51 @@ const STATX_NAMES_REC = 256 + 16 + 8 + 128;
  * only when it could not run (EINVAL, ENOMEM). No fd is opened.
  */
 export async function statxNames(dirfd: number, names: readonly Uint8Array[], flags: number, mask = STATX_DEFAULT, handleFlags?: number): Promise<StatxOrError[]> {
-  const raw = await fs.statxNames(dirfd, packNames(names), names.length, flags, mask, handleFlags ?? -1);
+  const recs = await statxNamesRecords(dirfd, names, flags, mask, handleFlags);
   const out: StatxOrError[] = [];
-  const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  for (let i = 0, o = 0; i < names.length; i++, o += STATX_NAMES_REC) out.push(statxRecordAt(raw, v, o, handleFlags));
+  for (let i = 0; i < names.length; i++) {
+    const error = recs.error(i);
+    if (error !== undefined) out.push({ error });
+    else out.push({ st: recs.st(i), ...recs.handle(i) });
+  }
   return out;
 }
 
-function statxRecordAt(raw: Buffer, v: DataView, o: number, handleFlags: number | undefined): StatxOrError {
-  const e = v.getInt32(o + 256, LE);
-  if (e !== 0) return { error: nameOfErrno(e) };
-  const r: StatxOrError = { st: statxAt(v, o) };
-  if (handleFlags !== undefined && handleFlags >= 0) {
-    const he = v.getInt32(o + 260, LE);
-    if (he !== 0) r.handleError = nameOfErrno(he);
-    else r.handle = handleAt(raw, v, o + 272, v.getBigUint64(o + 264, LE));
+/** statxNames without decoding: each record read on demand (READDIRPLUS decodes a handle only for a name it does not hold). */
+export async function statxNamesRecords(dirfd: number, names: readonly Uint8Array[], flags: number, mask = STATX_DEFAULT, handleFlags?: number): Promise<StatxRecords> {
+  const raw = await fs.statxNames(dirfd, packNames(names), names.length, flags, mask, handleFlags ?? -1);
+  return new StatxRecords(raw, handleFlags !== undefined && handleFlags >= 0);
+}
+
+export class StatxRecords {
+  private readonly v: DataView;
+
+  constructor(
+    private readonly raw: Buffer,
+    /** Handles were asked for. */
+    private readonly handles: boolean,
+  ) {
+    this.v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   }
-  return r;
+
+  /** The errno name statx of name i failed with, or undefined. */
+  error(i: number): string | undefined {
+    const e = this.v.getInt32(i * STATX_NAMES_REC + 256, LE);
+    return e !== 0 ? nameOfErrno(e) : undefined;
+  }
+
+  /** The attributes of name i (when error(i) is undefined). */
+  st(i: number): Statx {
+    return statxAt(this.v, i * STATX_NAMES_REC);
+  }
+
+  /** The handle of name i, or why there is none; {} when handles were not asked for. */
+  handle(i: number): { handle?: FileHandle; handleError?: string } {
+    if (!this.handles) return {};
+    const o = i * STATX_NAMES_REC;
+    const he = this.v.getInt32(o + 260, LE);
+    return he !== 0 ? { handleError: nameOfErrno(he) } : { handle: handleAt(this.raw, this.v, o + 272, this.v.getBigUint64(o + 264, LE)) };
+  }
 }
 
 /** Where statxOpenedSync's struct statx lands: one per thread, read before the next call. */

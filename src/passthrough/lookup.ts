@@ -161,18 +161,20 @@ export class Lookups {
       }
     }
     if (idx.length === 0) return out as Found[];
-    const sts = await this.cx.sys.statxNames(dirFd, looked, AT_NAME, LOOKUP_MASK, this.handleFlags);
+    const recs = await this.cx.sys.statxNamesRecords(dirFd, looked, AT_NAME, LOOKUP_MASK, this.handleFlags);
     const unknown: number[] = [];
     for (let k = 0; k < idx.length; k++) {
       const i = idx[k]!;
-      const r = sts[k]!;
-      if ('error' in r) {
-        out[i] = errnoError(r.error, 'statx');
+      const error = recs.error(k);
+      if (error !== undefined) {
+        out[i] = errnoError(error, 'statx');
         continue;
       }
-      const known = inodes.known(r.st, r.handle);
+      const st = recs.st(k);
+      // Held inodes are found by their ids; only a miss decodes the handle.
+      const known = inodes.known(st) ?? inodes.known(st, recs.handle(k).handle);
       if (known === undefined) unknown.push(i);
-      else out[i] = this.cx.entry(inodes.ref(known), r.st, this.submountFlag(parent, known, r.st));
+      else out[i] = this.cx.entry(inodes.ref(known), st, this.submountFlag(parent, known, st));
     }
     if (unknown.length > 0) {
       // Names not held yet: open, stat and get the handle of all of them in one more job, then resolve each.

@@ -98,6 +98,8 @@ const AT_FD = native.AT_EMPTY_PATH | native.AT_SYMLINK_NOFOLLOW;
 const COPY_MAX = 0xfffff000;
 /** O_TMPFILE without its O_DIRECTORY part. */
 const O_TMPFILE_BIT = native.O_TMPFILE & ~native.O_DIRECTORY;
+/** readCached's answer when it is not tried. */
+const NOT_READ = { done: 0, complete: false } as const;
 
 /** What INIT settled, beyond the options. */
 interface Session {
@@ -493,7 +495,10 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   override async read(_ctx: Context, nodeid: bigint, fh: bigint, offset: bigint, _size: number, _flags: number, dest: Uint8Array[]): Promise<number> {
     const h = this.handles.pin(fh, nodeid, 'file');
     try {
-      const fast = this.inline.enabled ? readCached(this.sys, h, dest, offset) : { done: 0, complete: false };
+      // Only where the filesystem is known to be local too: RWF_NOWAIT is the kernel's promise, and a
+      // network filesystem that took it lightly would stall every guest request behind it.
+      const ids = this.inodes.get(nodeid)?.ids;
+      const fast = ids !== undefined && this.inline.knownInline(ids) ? readCached(this.sys, h, dest, offset) : NOT_READ;
       return fast.complete ? fast.done : await readInto(this.sys, h.fd, dest, offset, fast.done);
     } finally {
       this.handles.unpin(h);

@@ -134,9 +134,13 @@ test('on tmpfs the kernel itself says EOPNOTSUPP and reads go on through the poo
 
 /** A sys counting statx on the pool and on this thread; fstatfs may claim another filesystem type. */
 function statCounting(fsType?: number) {
-  const calls = { pool: 0, inline: 0, fstatfs: 0 };
+  const calls = { pool: 0, inline: 0, fstatfs: 0, nowaitReads: 0 };
   const sys = {
     ...n,
+    preadvSync: (...a: Parameters<Sys['preadvSync']>) => {
+      calls.nowaitReads++;
+      return n.preadvSync(...a);
+    },
     statx: (...a: Parameters<Sys['statx']>) => {
       calls.pool++;
       return n.statx(...a);
@@ -193,11 +197,10 @@ test('GETATTR on CephFS (as fstatfs says), or with inlineCalls off, goes to the 
     t.is((await m.fs.getattr(ctx(), e.nodeid, undefined)).attr.size, 1n);
     t.is(calls.pool - pool, 1, what);
     t.is(calls.inline, 0, what);
-    if (!inlineCalls) {
-      t.is(calls.fstatfs, 0, 'off: not even asked');
-      const o = await m.fs.open(ctx(), e.nodeid, n.O_RDONLY, 0);
-      t.is((await m.fs.read(ctx(), e.nodeid, o.fh, 0n, 1, 0, views(1, 1))), 1);
-    }
+    if (!inlineCalls) t.is(calls.fstatfs, 0, 'off: not even asked');
+    const o = await m.fs.open(ctx(), e.nodeid, n.O_RDONLY, 0);
+    t.is(await m.fs.read(ctx(), e.nodeid, o.fh, 0n, 1, 0, views(1, 1)), 1);
+    t.is(calls.nowaitReads, 0, `${what}: READ goes to the pool without an RWF_NOWAIT try`);
   }
 });
 
