@@ -57,13 +57,16 @@ export interface MadeHandle {
  */
 export interface HostHandle {
   mountId: bigint;
-  /** Map key: mount id and handle bytes, `${mountId}:${hex}`. */
+  /**
+   * Map key: mount id and handle bytes, `${mountId}:${bytes as latin1}` (one char per byte: half
+   * the memory of hex, and quicker to build and hash per look-up).
+   */
   key: string;
 }
 
 /** The struct file_handle bytes of `h`, for open_by_handle_at. */
 export function handleBytes(h: HostHandle): Buffer {
-  return Buffer.from(h.key.slice(h.key.indexOf(':') + 1), 'hex');
+  return Buffer.from(h.key.slice(h.key.indexOf(':') + 1), 'latin1');
 }
 
 export class Inode {
@@ -410,6 +413,11 @@ export class InodeStore {
     if (held !== undefined && !held.removed) return held;
     const cached = this.fdCache.byIds(st);
     if (cached !== undefined && !cached.removed) return cached;
+    return handle !== undefined ? this.knownByHandle(st, handle) : undefined;
+  }
+
+  /** known()'s last step alone: the handle-backed inode `handle` names, if its ids agree with `st`. */
+  knownByHandle(st: native.Statx, handle: native.FileHandle | undefined): Inode | undefined {
     if (handle === undefined || this.handles === 'never') return undefined;
     const byHandle = this.byHandle.get(handleKey(handle.mountId, handle.handle));
     if (byHandle === undefined || byHandle.removed || !sameIds(byHandle.ids, st)) return undefined;
@@ -585,7 +593,7 @@ export class InodeStore {
   }
 }
 
-const handleKey = (mountId: bigint, bytes: Buffer): string => `${mountId}:${bytes.toString('hex')}`;
+const handleKey = (mountId: bigint, bytes: Buffer): string => `${mountId}:${bytes.toString('latin1')}`;
 
 export function idsOf(st: native.Statx): InodeIds {
   return { dev: st.dev, mntId: st.mntId, ino: st.ino };

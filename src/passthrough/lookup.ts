@@ -172,7 +172,7 @@ export class Lookups {
       }
       const st = recs.st(k);
       // Held inodes are found by their ids; only a miss decodes the handle.
-      const known = inodes.known(st) ?? inodes.known(st, recs.handle(k).handle);
+      const known = inodes.known(st) ?? inodes.knownByHandle(st, recs.handle(k).handle);
       if (known === undefined) unknown.push(i);
       else out[i] = this.cx.entry(inodes.ref(known), st, this.submountFlag(parent, known, st));
     }
