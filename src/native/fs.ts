@@ -318,6 +318,11 @@ function secondsAt(v: DataView, o: number): number {
  * The struct statx at byte `o` of `v`. No closure, view or copy per call: a GETATTR, and each record
  * of a READDIRPLUS, decodes one of these on the event-loop thread.
  */
+/** A u64 as a bigint, without allocating one for 0 (attributes, and size and blocks of empty files, mostly are). */
+function u64At(v: DataView, o: number): bigint {
+  return v.getUint32(o, LE) === 0 && v.getUint32(o + 4, LE) === 0 ? 0n : v.getBigUint64(o, LE);
+}
+
 function statxAt(v: DataView, o: number): Statx {
   const rdevMajor = v.getUint32(o + 128, LE);
   const rdevMinor = v.getUint32(o + 132, LE);
@@ -326,15 +331,15 @@ function statxAt(v: DataView, o: number): Statx {
   return {
     mask: v.getUint32(o, LE),
     blksize: v.getUint32(o + 4, LE),
-    attributes: v.getBigUint64(o + 8, LE),
+    attributes: u64At(v, o + 8),
     nlink: v.getUint32(o + 16, LE),
     uid: v.getUint32(o + 20, LE),
     gid: v.getUint32(o + 24, LE),
     mode: v.getUint16(o + 28, LE),
     ino: v.getBigUint64(o + 32, LE),
-    size: v.getBigUint64(o + 40, LE),
-    blocks: v.getBigUint64(o + 48, LE),
-    attributesMask: v.getBigUint64(o + 56, LE),
+    size: u64At(v, o + 40),
+    blocks: u64At(v, o + 48),
+    attributesMask: u64At(v, o + 56),
     atimeSec: secondsAt(v, o + 64),
     atimeNsec: v.getUint32(o + 72, LE),
     btimeSec: secondsAt(v, o + 80),

@@ -8,7 +8,7 @@ import type { FlockResult, StatFs, Statx } from '../native/fs.js';
 import { F_UNLCK } from '../native/fs.js';
 
 /** A signed seconds value as the u64 the wire carries (the kernel reads it back as signed). */
-const u64 = (n: number | bigint): bigint => BigInt.asUintN(64, BigInt(n));
+const u64 = (n: number | bigint): bigint => (n >= 0 ? BigInt(n) : BigInt.asUintN(64, BigInt(n)));
 
 export function toFuseAttr(st: Statx, flags = 0): FuseAttr {
   return {
