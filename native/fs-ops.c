@@ -435,6 +435,7 @@ static const fs_op ops[] = {
   ASYNC("nameToHandleAt", "name_to_handle_at", "ini", name_to_handle_at, pack_handle),
   ASYNC("close", "close", "i", close, fs_pack_void),
   ASYNC("openStat", "openat2", "iniuliui", open_stat, pack_open_stat),
+  SYNC_ERRNO("openStatSync", "openat2", "iniuliui", open_stat, pack_open_stat),
   ASYNC("openStatNames", "openat2", "ibuilui", open_stat_names, pack_open_names),
   ASYNC("closeMany", "close", "b", close_many, fs_pack_int),
   ASYNC("dup", "fcntl", "i", dup, fs_pack_int),

@@ -205,6 +205,7 @@ interface FsAddon {
   nameToHandleAt(dirfd: number, name: Name, flags: number, ctx: Ctx): Promise<FileHandle>;
   close(fd: number): Promise<void>;
   openStat(dirfd: number, name: Name, flags: number, mode: number, resolve: number | bigint, procFd: number, mask: number, handleFlags: number, ctx: Ctx): Promise<RawOpenStat>;
+  openStatSync(dirfd: number, name: Name, flags: number, mode: number, resolve: number | bigint, procFd: number, mask: number, handleFlags: number): RawOpenStat | number;
   statxNames(dirfd: number, names: Bytes, count: number, flags: number, mask: number, handleFlags: number): Promise<Buffer>;
   statxOpenedSync(dirfd: number, name: Name, flags: number, resolve: number, mask: number, out: Bytes): number;
   openStatNames(dirfd: number, names: Bytes, count: number, flags: number, resolve: number, mask: number, handleFlags: number): Promise<Buffer>;
@@ -462,7 +463,20 @@ export async function openStat(
   ctx?: CallContext,
 ): Promise<OpenStat> {
   const handleFlags = o.handleFlags ?? -1;
-  const r = await fs.openStat(dirfd, name, how.flags, how.mode ?? 0, how.resolve, o.procFd ?? -1, o.mask ?? STATX_DEFAULT, handleFlags, ctx);
+  return fromRawOpenStat(await fs.openStat(dirfd, name, how.flags, how.mode ?? 0, how.resolve, o.procFd ?? -1, o.mask ?? STATX_DEFAULT, handleFlags, ctx), handleFlags);
+}
+
+/**
+ * openStat on the calling thread, as the process (no creds, no procFd): for an open that cannot wait
+ * (O_PATH with RESOLVE_CACHED). -> the result, or -errno (never throws for a syscall's failure).
+ */
+export function openStatSync(dirfd: number, name: Name, how: { flags: number; resolve: number }, o: { mask?: number; handleFlags?: number } = {}): OpenStat | number {
+  const handleFlags = o.handleFlags ?? -1;
+  const r = fs.openStatSync(dirfd, name, how.flags, 0, how.resolve, -1, o.mask ?? STATX_DEFAULT, handleFlags);
+  return typeof r === 'number' ? r : fromRawOpenStat(r, handleFlags);
+}
+
+function fromRawOpenStat(r: RawOpenStat, handleFlags: number): OpenStat {
   const out: OpenStat = { fd: r.fd, pathFd: r.pathFd, statx: decodeStatx(r.statx) };
   if (r.handle !== undefined) out.handle = { handle: r.handle, mountId: r.mountId! };
   else if (handleFlags >= 0) out.handleError = nameOfErrno(r.handleErrno);

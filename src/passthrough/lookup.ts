@@ -74,6 +74,13 @@ export class Lookups {
     if (cached !== undefined) {
       const held = this.cx.inodes.known(cached);
       if (held !== undefined) return this.cx.entry(this.cx.inodes.ref(held), cached, this.submountFlag(parent, held, cached));
+      // Not held by its ids: a new inode, or one held by its handle. Open it here too, with its
+      // handle, and let resolve() tell which (one open, as fresh() would make on the pool).
+      const opened = this.openCached(parentFd, child);
+      if (opened !== undefined) {
+        const inode = await this.cx.inodes.resolve(opened.fd, opened.statx, this.handleFlags !== undefined ? opened : undefined);
+        return this.cx.entry(inode, opened.statx, this.submountFlag(parent, inode, opened.statx));
+      }
     }
     const r = (await this.cx.sys.statxNames(parentFd, [child], AT_NAME, LOOKUP_MASK, this.handleFlags))[0]!;
     if ('error' in r) throw errnoError(r.error, 'statx');
@@ -92,6 +99,12 @@ export class Lookups {
   private statCached(parent: Inode, parentFd: number, name: Uint8Array): native.Statx | undefined {
     if (!this.cx.inline.knownInline(parent.ids)) return undefined;
     const r = this.cx.sys.statxOpenedSync(parentFd, name, CACHED_OPEN, CACHED_RESOLVE, LOOKUP_MASK);
+    return typeof r === 'number' ? undefined : r;
+  }
+
+  /** fresh()'s open on this thread, under statCached()'s rules (which the caller has just checked). */
+  private openCached(parentFd: number, name: Uint8Array): native.OpenStat | undefined {
+    const r = this.cx.sys.openStatSync(parentFd, name, { flags: CACHED_OPEN, resolve: CACHED_RESOLVE }, { mask: LOOKUP_MASK, handleFlags: this.handleFlags });
     return typeof r === 'number' ? undefined : r;
   }
 

@@ -14,13 +14,13 @@ type AnyFn = (...args: unknown[]) => Promise<unknown>;
 const CEPH_SUPER_MAGIC = 0x00c36400;
 
 /**
- * A held or slowed call stands for a network filesystem (CephFS), where no call runs on the event
- * loop (passthrough/inline.ts): a held preadv means the RWF_NOWAIT try answers EOPNOTSUPP, and a
- * held statx means fstatfs says CephFS, so every READ and GETATTR takes the pool path being held.
+ * A filesystem with held or slowed calls stands for a network filesystem (CephFS), where no call
+ * runs on the event loop (passthrough/inline.ts): fstatfs says CephFS and the RWF_NOWAIT read try
+ * answers EOPNOTSUPP, so every READ, GETATTR and LOOKUP takes the pool path being held.
  */
-function noInlineCalls(sys: Record<string, unknown>, names: readonly string[]): void {
-  if (names.includes('preadv')) sys.preadvSync = () => -os.constants.errno.EOPNOTSUPP;
-  if (names.includes('statx')) sys.fstatfs = async (fd: number) => ({ ...(await native.fstatfs(fd)), type: CEPH_SUPER_MAGIC });
+function noInlineCalls(sys: Record<string, unknown>): void {
+  sys.preadvSync = () => -os.constants.errno.EOPNOTSUPP;
+  sys.fstatfs = async (fd: number) => ({ ...(await native.fstatfs(fd)), type: CEPH_SUPER_MAGIC });
 }
 
 /** A sys whose next call(s) of `name` wait for release(). */
@@ -39,7 +39,7 @@ export function gatedSys(name: keyof Sys): { sys: Sys; arm(): Promise<void>; rel
     return real(...args);
   };
   const sys: Record<string, unknown> = { ...native, [name]: wrapped };
-  noInlineCalls(sys, [name]);
+  noInlineCalls(sys);
   return {
     sys: sys as unknown as Sys,
     /** Resolves once the next call of `name` has started (and is held). */
@@ -86,7 +86,7 @@ export function slowSys(ms: number, names: (keyof Sys)[]): { sys: Sys; peak(): n
       return real(...args);
     };
   }
-  noInlineCalls(sys, names);
+  noInlineCalls(sys);
   return {
     sys: sys as unknown as Sys,
     peak: () => peak,

@@ -238,12 +238,21 @@ test('InlinePolicy: one fstatfs per mount at a time; a reused mount id on anothe
 test('LOOKUP of a cached name on a local filesystem runs inline; not cached, missing, or a mount point: the pool', async (t) => {
   const dir = tmpDir(t);
   const local = IN_MEMORY_ATTR_FS.has((await n.fstatfs(fs.openSync(dir, 'r'))).type);
-  const calls = { pool: 0, inline: [] as number[] };
+  const calls = { pool: 0, inline: [] as number[], opened: 0 };
   const sys = {
     ...n,
     statxNames: (...a: Parameters<Sys['statxNames']>) => {
       calls.pool++;
       return n.statxNames(...a);
+    },
+    openStat: (...a: Parameters<Sys['openStat']>) => {
+      calls.pool++;
+      return n.openStat(...a);
+    },
+    openStatSync: (...a: Parameters<Sys['openStatSync']>) => {
+      const r = n.openStatSync(...a);
+      if (typeof r !== 'number') calls.opened++;
+      return r;
     },
     statxOpenedSync: (...a: Parameters<Sys['statxOpenedSync']>) => {
       const r = n.statxOpenedSync(...a);
@@ -272,11 +281,23 @@ test('LOOKUP of a cached name on a local filesystem runs inline; not cached, mis
     t.deepEqual(calls.inline, [], 'not a local filesystem: never inline');
     return;
   }
-  t.is(newOnes.pool, 3, 'a new inode needs its handle: the pool job');
+  t.is(newOnes.pool, 0, 'new inodes in the dentry cache: opened inline, with their handles');
+  t.is(newOnes.opened, 3);
   t.is(knownPool, 0, 'known inodes: no pool job');
+  t.is(calls.opened, 3, 'known inodes: no open kept');
   t.deepEqual(calls.inline.slice(newOnes.inline.length, -1), [0, 0, 0]);
   t.true(calls.inline.at(-1)! < 0, 'the missing name was not answered inline');
-  t.is(calls.pool, 4, 'the pool answered the missing name');
+  t.is(calls.pool, 1, 'the pool answered the missing name');
+
+  // Handle-backed inodes without a cached fd are not found by ids: opened inline, found by handle.
+  calls.pool = 0;
+  calls.opened = 0;
+  const m2 = await mount(t, { sharedDir: dir, inodeFileHandles: 'prefer', handleFdCacheSize: 0 }, { sys });
+  const d2 = await m2.fs.lookup(ctx(), 1n, b('d'));
+  const f2 = await m2.fs.lookup(ctx(), d2.nodeid, b('f'));
+  t.is((await m2.fs.lookup(ctx(), d2.nodeid, b('f'))).nodeid, f2.nodeid, 'the same nodeid, by its handle');
+  t.is(calls.opened, 3);
+  t.is(calls.pool, 0);
   if (canMount()) {
     fs.mkdirSync(m.p('mnt'));
     mountTmpfs(t, m.p('mnt'));
@@ -285,6 +306,6 @@ test('LOOKUP of a cached name on a local filesystem runs inline; not cached, mis
     t.not((await m.fs.getattr(ctx(), mp.nodeid, undefined)).attr.ino, d.attr.ino);
     const refused = calls.inline.at(-1)!;
     t.true(refused === -os.constants.errno.EXDEV || refused === -EAGAIN, `a mount point is not crossed inline (RESOLVE_NO_XDEV): ${refused}`);
-    t.is(calls.pool, before + 1);
+    t.is(calls.pool, before + 2, 'statxNames, then the open of a new inode (openStat), on the pool');
   }
 });
