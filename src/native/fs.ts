@@ -315,15 +315,15 @@ function secondsAt(v: DataView, o: number): number {
   return LE ? v.getInt32(o + 4, true) * 0x100000000 + v.getUint32(o, true) : v.getInt32(o, false) * 0x100000000 + v.getUint32(o + 4, false);
 }
 
-/**
- * The struct statx at byte `o` of `v`. No closure, view or copy per call: a GETATTR, and each record
- * of a READDIRPLUS, decodes one of these on the event-loop thread.
- */
 /** A u64 as a bigint, without allocating one for 0 (attributes, and size and blocks of empty files, mostly are). */
 function u64At(v: DataView, o: number): bigint {
   return v.getUint32(o, LE) === 0 && v.getUint32(o + 4, LE) === 0 ? 0n : v.getBigUint64(o, LE);
 }
 
+/**
+ * The struct statx at byte `o` of `v`. No closure, view or copy per call: a GETATTR, and each record
+ * of a READDIRPLUS, decodes one of these on the event-loop thread.
+ */
 function statxAt(v: DataView, o: number): Statx {
   const rdevMajor = v.getUint32(o + 128, LE);
   const rdevMinor = v.getUint32(o + 132, LE);

@@ -8,7 +8,8 @@
  *    cache or say EAGAIN, on any filesystem that supports it, and says EOPNOTSUPP on the others.
  *  - statx of an inode we hold open, on a filesystem whose attributes live in the in-memory inode:
  *    ext2/3/4, XFS, Btrfs, F2FS, tmpfs. That is a copy out of kernel memory; there is nothing to
- *    wait for. Network and FUSE filesystems (CephFS, NFS, SMB, ceph-fuse) may ask a server for
+ *    wait for. LOOKUP reaches the name by openat2 with RESOLVE_CACHED (lookup.ts), which the kernel
+ *    answers from the dentry cache or with EAGAIN. READ's RWF_NOWAIT is only tried on these too. Network and FUSE filesystems (CephFS, NFS, SMB, ceph-fuse) may ask a server for
  *    fresh attributes, so theirs always go to the pool. The filesystem is learnt per mount, by one
  *    fstatfs on the pool the first time an inode of that mount is asked about.
  */
@@ -40,8 +41,8 @@ export class InlinePolicy {
   ) {}
 
   /**
-   * statInline's answer when it is already known, without learning it: a lookup cannot keep the
-   * parent's fd open until an fstatfs finishes (GETATTR, which the guest sends first, learns it).
+   * statInline's answer when it is already known, without learning it: a lookup or read does not
+   * wait for an fstatfs (INIT learns the shared directory's mount; GETATTR any other).
    */
   knownInline(ids: InodeIds): boolean {
     const m = this.mounts.get(ids.mntId);

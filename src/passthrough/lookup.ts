@@ -3,7 +3,11 @@
  * looks up every record it sends), each giving one new lookup reference per entry.
  *
  * Pool jobs per lookup (each job is one hand-off to the native pool, the expensive part):
- *  - a name whose inode we hold: one statxNames job (statx and the handle of the name; no fd);
+ *  - on a local filesystem (inline.ts), a name in the dentry cache: none. Its statx is read through
+ *    an O_PATH fd opened with RESOLVE_CACHED on this thread; an inode we hold is found by its ids,
+ *    any other is opened the same way (with its handle) for resolve();
+ *  - otherwise, a name whose inode we hold: one statxNames job (statx and the handle of the name;
+ *    no fd);
  *  - a name we do not hold: one more, openStat (the confined O_PATH open, statx, handle);
  *  - READDIRPLUS: one statxNames job for all the records that fit the reply, and one openStatNames
  *    job for those not held yet;
@@ -93,8 +97,8 @@ export class Lookups {
    * The name's attributes, on this thread (inline.ts), where nothing can wait: the parent is on a
    * filesystem known to keep attributes in memory, and the name is opened O_PATH from the dentry
    * cache, on the same mount, then statx'd through that fd. Enough when they name an inode we hold
-   * (by its ids); a new inode needs the handle, from the pool job. undefined: not here (unknown or
-   * remote filesystem, a name not cached, a mount point, ENOENT...): the pool job answers.
+   * (by its ids); otherwise at() opens the name (openCached) for resolve(). undefined: not here
+   * (unknown or remote filesystem, a name not cached, a mount point, ENOENT...): the pool job answers.
    */
   private statCached(parent: Inode, parentFd: number, name: Uint8Array): native.Statx | undefined {
     if (!this.cx.inline.knownInline(parent.ids)) return undefined;

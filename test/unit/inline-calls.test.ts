@@ -132,6 +132,16 @@ test('on tmpfs the kernel itself says EOPNOTSUPP and reads go on through the poo
   t.deepEqual(calls.pool, [0n, 4096n]);
 });
 
+/** statfs f_type of the filesystem `dir` is on. */
+async function fsType(dir: string): Promise<number> {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    return (await n.fstatfs(fd)).type;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** A sys counting statx on the pool and on this thread; fstatfs may claim another filesystem type. */
 function statCounting(fsType?: number) {
   const calls = { pool: 0, inline: 0, fstatfs: 0, nowaitReads: 0 };
@@ -160,7 +170,7 @@ function statCounting(fsType?: number) {
 
 test('GETATTR of an open inode on a local filesystem runs inline after one fstatfs per mount', async (t) => {
   const dir = tmpDir(t);
-  const type = (await n.fstatfs(fs.openSync(dir, 'r'))).type;
+  const type = await fsType(dir);
   const local = IN_MEMORY_ATTR_FS.has(type);
   const { sys, calls } = statCounting();
   const m = await mount(t, { sharedDir: dir }, { sys });
@@ -237,7 +247,7 @@ test('InlinePolicy: one fstatfs per mount at a time; a reused mount id on anothe
 
 test('LOOKUP of a cached name on a local filesystem runs inline; not cached, missing, or a mount point: the pool', async (t) => {
   const dir = tmpDir(t);
-  const local = IN_MEMORY_ATTR_FS.has((await n.fstatfs(fs.openSync(dir, 'r'))).type);
+  const local = IN_MEMORY_ATTR_FS.has(await fsType(dir));
   const calls = { pool: 0, inline: [] as number[], opened: 0 };
   const sys = {
     ...n,
