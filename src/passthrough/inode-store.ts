@@ -70,8 +70,11 @@ export function handleBytes(h: HostHandle): Buffer {
 }
 
 export class Inode {
-  /** The kernel's references (lookup count). */
-  refcount: bigint;
+  /**
+   * The kernel's references (lookup count). A number, not a bigint: each LOOKUP and READDIRPLUS
+   * entry adds one, and a bigint increment allocates. Counts past 2^53 saturate there.
+   */
+  refcount: number;
   /** Operations in flight on this inode. */
   pins = 0;
   /** Out of the maps (forgotten or store cleared): close the fd at the last unpin. */
@@ -89,7 +92,7 @@ export class Inode {
     readonly handle: HostHandle | undefined,
     refcount: bigint,
   ) {
-    this.refcount = refcount;
+    this.refcount = toCount(refcount);
   }
 
   get type(): number {
@@ -468,12 +471,13 @@ export class InodeStore {
   forget(nodeid: bigint, n: bigint): void {
     const inode = this.byNodeid.get(nodeid);
     if (inode === undefined) return;
+    const k = toCount(n);
     if (nodeid === FUSE_ROOT_ID) {
-      inode.refcount = inode.refcount > n ? inode.refcount - n : 1n;
+      inode.refcount = inode.refcount > k ? inode.refcount - k : 1;
       return;
     }
-    inode.refcount = inode.refcount > n ? inode.refcount - n : 0n;
-    if (inode.refcount === 0n) this.remove(inode);
+    inode.refcount = inode.refcount > k ? inode.refcount - k : 0;
+    if (inode.refcount === 0) this.remove(inode);
   }
 
   /** Forget everything (DESTROY). Inodes in use are closed when their last operation ends. */
@@ -594,6 +598,11 @@ export class InodeStore {
 }
 
 const handleKey = (mountId: bigint, bytes: Buffer): string => `${mountId}:${bytes.toString('latin1')}`;
+
+/** A lookup count (a u64 on the wire and in migration state) as a number, saturating at 2^53 - 1. */
+function toCount(n: bigint): number {
+  return n >= BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : n <= 0n ? 0 : Number(n);
+}
 
 export function idsOf(st: native.Statx): InodeIds {
   return { dev: st.dev, mntId: st.mntId, ino: st.ino };
