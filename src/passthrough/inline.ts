@@ -9,9 +9,10 @@
  *  - statx of an inode we hold open, on a filesystem whose attributes live in the in-memory inode:
  *    ext2/3/4, XFS, Btrfs, F2FS, tmpfs. That is a copy out of kernel memory; there is nothing to
  *    wait for. LOOKUP reaches the name by openat2 with RESOLVE_CACHED (lookup.ts), which the kernel
- *    answers from the dentry cache or with EAGAIN. READ's RWF_NOWAIT is only tried on these too. Network and FUSE filesystems (CephFS, NFS, SMB, ceph-fuse) may ask a server for
- *    fresh attributes, so theirs always go to the pool. The filesystem is learnt per mount, by one
- *    fstatfs on the pool the first time an inode of that mount is asked about.
+ *    answers from the dentry cache or with EAGAIN. READ's RWF_NOWAIT is only tried on these too.
+ *    Network and FUSE filesystems (CephFS, NFS, SMB, ceph-fuse) may ask a server for fresh
+ *    attributes, so theirs always go to the pool. The filesystem is learnt per mount, by one fstatfs
+ *    on the pool the first time an inode of that mount is asked about.
  */
 import type { Sys } from './host.js';
 import type { InodeIds } from './ids-map.js';

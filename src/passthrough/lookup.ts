@@ -71,9 +71,8 @@ export class Lookups {
   async at(parent: Inode, parentFd: number, name: Uint8Array): Promise<Entry> {
     if (isDotDot(name)) return this.dotDot(parent, parentFd);
     const child = isDot(name) ? DOT : name;
-    // Usually the guest looks up a name whose inode we hold (its dentry timed out): statx of the name
-    // finds it, with no fd opened and closed. statx of one component without following a symlink or
-    // an automount reaches what the confined O_PATH open would.
+    // Usually the guest looks up a name whose inode we hold (its dentry timed out). On a local
+    // filesystem, with the name in the dentry cache, that is answered here (statCached).
     const cached = this.statCached(parent, parentFd, child);
     if (cached !== undefined) {
       const held = this.cx.inodes.known(cached);
@@ -86,6 +85,8 @@ export class Lookups {
         return this.cx.entry(inode, opened.statx, this.submountFlag(parent, inode, opened.statx));
       }
     }
+    // On the pool: statx of the name finds a held inode with no fd opened and closed. statx of one
+    // component without following a symlink or an automount reaches what the confined O_PATH open would.
     const r = (await this.cx.sys.statxNames(parentFd, [child], AT_NAME, LOOKUP_MASK, this.handleFlags))[0]!;
     if ('error' in r) throw errnoError(r.error, 'statx');
     const known = this.cx.inodes.known(r.st, r.handle);
