@@ -591,6 +591,25 @@ export class StatxRecords {
     return statxAt(this.v, i * STATX_NAMES_REC);
   }
 
+  /**
+   * Whether name i's handle is `mountId` and the bytes `bytes` holds one per char (latin1) from
+   * `from` on, compared in place: READDIRPLUS checks a held inode's handle this way for every record,
+   * where decoding it would cost a Buffer and a string each.
+   */
+  handleIs(i: number, mountId: bigint, bytes: string, from: number): boolean {
+    if (!this.handles) return false;
+    const o = i * STATX_NAMES_REC;
+    const v = this.v;
+    if (v.getInt32(o + 260, LE) !== 0) return false;
+    const mnt = v.getUint32(o + 264 + (LE ? 4 : 0), LE) * 0x100000000 + v.getUint32(o + 264 + (LE ? 0 : 4), LE);
+    if (mnt !== Number(mountId)) return false;
+    const n = 8 + Math.min(HANDLE_MAX, v.getUint32(o + 272, LE));
+    if (bytes.length - from !== n) return false;
+    const raw = this.raw;
+    for (let k = 0; k < n; k++) if (raw[o + 272 + k] !== bytes.charCodeAt(from + k)) return false;
+    return true;
+  }
+
   /** The handle of name i, or why there is none; {} when handles were not asked for. */
   handle(i: number): { handle?: FileHandle; handleError?: string } {
     if (!this.handles) return {};

@@ -193,6 +193,11 @@ export class InodeStore {
   /** O_PATH-backed inodes only (see the file comment). */
   private readonly byIds = new IdsMap<Inode>();
   private readonly byHandle = new Map<string, Inode>();
+  /**
+   * The inodes of byHandle again, by ids: only a candidate (ids alone may name a reused inode number),
+   * confirmed by comparing its handle with the one a lookup just read (knownInRecords).
+   */
+  private readonly handleIds = new IdsMap<Inode>();
   private nextNodeid = FUSE_ROOT_ID + 1n;
   private readonly mounts: MountFds;
   /** Mount ids we already warned about (no file handles there). */
@@ -419,6 +424,23 @@ export class InodeStore {
     return handle !== undefined ? this.knownByHandle(st, handle) : undefined;
   }
 
+  /**
+   * known() for record `k` of a statxNames answer (`st` is its attributes), without decoding its
+   * handle where it matches the one of the handle-backed inode with those ids (READDIRPLUS asks this
+   * for every record). Otherwise the handle is decoded and looked up as known() would.
+   */
+  knownInRecords(st: native.Statx, recs: native.StatxRecords, k: number): Inode | undefined {
+    const held = this.byIds.get(st);
+    if (held !== undefined && !held.removed) return held;
+    const cached = this.fdCache.byIds(st);
+    if (cached !== undefined && !cached.removed) return cached;
+    if (this.handles === 'never') return undefined;
+    const c = this.handleIds.get(st);
+    const h = c?.handle;
+    if (h !== undefined && !c!.removed && recs.handleIs(k, h.mountId, h.key, h.key.indexOf(':') + 1)) return c;
+    return this.knownByHandle(st, recs.handle(k).handle);
+  }
+
   /** known()'s last step alone: the handle-backed inode `handle` names, if its ids agree with `st`. */
   knownByHandle(st: native.Statx, handle: native.FileHandle | undefined): Inode | undefined {
     if (handle === undefined || this.handles === 'never') return undefined;
@@ -514,7 +536,10 @@ export class InodeStore {
   private add(inode: Inode): Inode {
     this.byNodeid.set(inode.nodeid, inode);
     if (inode.handle !== undefined) {
-      if (!this.byHandle.has(inode.handle.key)) this.byHandle.set(inode.handle.key, inode);
+      if (!this.byHandle.has(inode.handle.key)) {
+        this.byHandle.set(inode.handle.key, inode);
+        this.handleIds.add(inode);
+      }
     } else {
       this.byIds.add(inode);
     }
@@ -546,6 +571,7 @@ export class InodeStore {
     this.byNodeid.delete(inode.nodeid);
     if (inode.handle !== undefined) {
       if (this.byHandle.get(inode.handle.key) === inode) this.byHandle.delete(inode.handle.key);
+      this.handleIds.delete(inode);
     } else {
       this.byIds.delete(inode);
     }

@@ -189,8 +189,8 @@ export class Lookups {
         continue;
       }
       const st = recs.st(k);
-      // Held inodes are found by their ids; only a miss decodes the handle.
-      const known = inodes.known(st) ?? inodes.knownByHandle(st, recs.handle(k).handle);
+      // Held inodes are found by their ids (a handle-backed one confirmed by comparing handles in place).
+      const known = inodes.knownInRecords(st, recs, k);
       if (known === undefined) unknown.push(i);
       else out[i] = this.cx.entry(inodes.ref(known), st, this.submountFlag(parent, known, st));
     }

@@ -474,6 +474,30 @@ test('nameToHandleAt + openByHandleAt round trip; ESTALE once deleted; EINVAL fo
   await t.throwsAsync(f.openByHandleAt(s.dfd, handle, f.O_RDONLY), { code: 'ESTALE' });
 });
 
+test('StatxRecords.handleIs compares a record\'s handle in place: equal bytes and mount only', async (t) => {
+  const s = scratch(t);
+  nodefs.writeFileSync(path.join(s.dir, 'a'), 'a');
+  nodefs.writeFileSync(path.join(s.dir, 'b'), 'b');
+  const a = await f.nameToHandleAt(s.dfd, 'a');
+  const b = await f.nameToHandleAt(s.dfd, 'b');
+  const recs = await f.statxNamesRecords(s.dfd, [Buffer.from('a'), Buffer.from('b'), Buffer.from('gone')], 0, f.STATX_BASIC_STATS | f.STATX_MNT_ID, 0);
+  // The bytes one char each after a prefix, as the inode store keys them.
+  const key = (h: f.FileHandle) => `${h.mountId}:${h.handle.toString('latin1')}`;
+  const from = (k: string) => k.indexOf(':') + 1;
+  t.true(recs.handleIs(0, a.mountId, key(a), from(key(a))));
+  t.true(recs.handleIs(1, b.mountId, key(b), from(key(b))));
+  t.false(recs.handleIs(0, b.mountId, key(b), from(key(b))), 'another file');
+  t.false(recs.handleIs(0, a.mountId + 1n, key(a), from(key(a))), 'another mount');
+  const flipped = Buffer.from(a.handle);
+  flipped[flipped.length - 1]! ^= 1;
+  t.false(recs.handleIs(0, a.mountId, `x:${flipped.toString('latin1')}`, 2), 'one byte differs');
+  t.false(recs.handleIs(0, a.mountId, `x:${a.handle.subarray(0, a.handle.length - 1).toString('latin1')}`, 2), 'shorter');
+  t.false(recs.handleIs(2, a.mountId, key(a), from(key(a))), 'statx failed: no handle');
+  t.is(recs.error(2), 'ENOENT');
+  const noHandles = await f.statxNamesRecords(s.dfd, [Buffer.from('a')], 0, f.STATX_BASIC_STATS | f.STATX_MNT_ID);
+  t.false(noHandles.handleIs(0, a.mountId, key(a), from(key(a))), 'handles not asked for');
+});
+
 test('faccessat and faccessat2; EACCES/ENOENT', async (t) => {
   const s = scratch(t);
   nodefs.writeFileSync(path.join(s.dir, 'a'), '');

@@ -6,14 +6,16 @@
  * 3. an fd in use by a request in flight is never evicted under it;
  * 4. FORGET closes a forgotten inode's cached fd (no leak), DESTROY closes them all;
  * 5. while cached, a file deleted on the host stays reachable through its nodeid (as with O_PATH fds);
- * 6. the default capacity follows RLIMIT_NOFILE.
+ * 6. the default capacity follows RLIMIT_NOFILE;
+ * 7. READDIRPLUS finds an uncached handle-backed inode by its ids and handle bytes, and opens again
+ *    a name whose handle differs from the one held under those ids.
  */
 import test from 'ava';
 import fs from 'node:fs';
 import * as n from '../../src/native/fs.js';
 import { defaultFdCacheCapacity } from '../../src/passthrough/fd-cache.js';
 import type { Sys } from '../../src/passthrough/index.js';
-import { b, ctx, fdCount, mount, settle } from '../helpers/passthrough.js';
+import { ListPlusSink, b, ctx, fdCount, mount, settle } from '../helpers/passthrough.js';
 import { gatedSys } from '../helpers/passthrough-sys.js';
 
 const c = ctx;
@@ -117,4 +119,53 @@ test('6. the default capacity is a quarter of RLIMIT_NOFILE, within 16..65536', 
   t.is(at(32), 16);
   t.is(at(1 << 20), 65536);
   t.is(at(Infinity), 65536);
+});
+
+test('7. READDIRPLUS: an uncached inode is found by ids and handle bytes; a different handle under the same ids is not taken for it', async (t) => {
+  let flip = false;
+  let opens = 0;
+  const sys = new Proxy(n, {
+    get(target, prop, recv) {
+      const v = Reflect.get(target, prop, recv) as unknown;
+      if (prop === 'openStatNames') {
+        return (...args: unknown[]) => {
+          opens++;
+          return (v as (...a: unknown[]) => unknown)(...args);
+        };
+      }
+      if (prop === 'statxNamesRecords') {
+        return async (...args: unknown[]) => {
+          const recs = (await (v as (...a: unknown[]) => Promise<n.StatxRecords>)(...args)) as n.StatxRecords;
+          // As if each name now were another file that got the same inode number (a new generation).
+          if (flip) {
+            const raw = (recs as unknown as { raw: Buffer }).raw;
+            for (let o = 0; o < raw.length; o += 408) raw[o + 280] = raw[o + 280]! ^ 0xff;
+          }
+          return recs;
+        };
+      }
+      return v;
+    },
+  }) as Sys;
+  const m = await mount(t, { inodeFileHandles: 'mandatory', handleFdCacheSize: 0 }, { sys });
+  fs.mkdirSync(m.p('d'));
+  for (let i = 0; i < 5; i++) fs.writeFileSync(m.p('d', `f${i}`), '');
+  const d = (await m.fs.lookup(c(), 1n, b('d'))).nodeid;
+  const held = new Map<string, bigint>();
+  for (let i = 0; i < 5; i++) held.set(`f${i}`, (await m.fs.lookup(c(), d, b(`f${i}`))).nodeid);
+  const list = async (): Promise<Map<string, bigint>> => {
+    const { fh } = await m.fs.opendir(c(), d, 0);
+    const sink = new ListPlusSink(65536);
+    await m.fs.readdirplus(c(), d, fh, 0n, sink);
+    await m.fs.releasedir(c(), d, fh, 0);
+    const named = sink.entries.filter((x) => x.e !== null).map((x): [string, bigint] => [Buffer.from(x.d.name).toString(), x.e!.nodeid]);
+    return new Map(named.sort(([x], [y]) => (x < y ? -1 : 1)));
+  };
+  opens = 0;
+  t.deepEqual(await list(), held, 'the held nodeids');
+  t.is(opens, 0, 'found without opening a name');
+  flip = true;
+  // Another handle: not the held inode by ids alone. The names are opened and resolved (by their real handles).
+  t.deepEqual(await list(), held);
+  t.is(opens, 1, 'one openStatNames job for the five names');
 });
