@@ -193,9 +193,6 @@ interface RawOpenStat {
   mountId?: bigint;
 }
 
-/** One statxNames result: the attributes (and with `handleFlags` the handle, or why none), or the errno name statx failed with. */
-export type StatxOrError = { st: Statx; handle?: FileHandle; handleError?: string } | { error: string };
-
 type Ctx = CallContext | undefined;
 interface FsAddon {
   openat(dirfd: number, name: Name, flags: number, mode: number, ctx: Ctx): Promise<number>;
@@ -549,21 +546,9 @@ const STATX_NAMES_REC = 256 + 16 + 8 + 128;
 /**
  * statx(dirfd, name, flags, mask) for each of `names` in one pool job (at most 4096 names, none with
  * a NUL), and with `handleFlags` name_to_handle_at(dirfd, name, handleFlags) of each name statx
- * found. Each result is the attributes (and handle) or {error: errno name}; the call itself rejects
- * only when it could not run (EINVAL, ENOMEM). No fd is opened.
+ * found. Each record is read on demand: the attributes (and handle) or the errno of that name;
+ * the call itself rejects only when it could not run (EINVAL, ENOMEM). No fd is opened.
  */
-export async function statxNames(dirfd: number, names: readonly Uint8Array[], flags: number, mask = STATX_DEFAULT, handleFlags?: number): Promise<StatxOrError[]> {
-  const recs = await statxNamesRecords(dirfd, names, flags, mask, handleFlags);
-  const out: StatxOrError[] = [];
-  for (let i = 0; i < names.length; i++) {
-    const error = recs.error(i);
-    if (error !== undefined) out.push({ error });
-    else out.push({ st: recs.st(i), ...recs.handle(i) });
-  }
-  return out;
-}
-
-/** statxNames without decoding: each record read on demand (READDIRPLUS decodes a handle only for a name it does not hold). */
 export async function statxNamesRecords(dirfd: number, names: readonly Uint8Array[], flags: number, mask = STATX_DEFAULT, handleFlags?: number): Promise<StatxRecords> {
   const raw = await fs.statxNames(dirfd, packNames(names), names.length, flags, mask, handleFlags ?? -1);
   return new StatxRecords(raw, handleFlags !== undefined && handleFlags >= 0);

@@ -87,10 +87,12 @@ export class Lookups {
     }
     // On the pool: statx of the name finds a held inode with no fd opened and closed. statx of one
     // component without following a symlink or an automount reaches what the confined O_PATH open would.
-    const r = (await this.cx.sys.statxNames(parentFd, [child], AT_NAME, LOOKUP_MASK, this.handleFlags))[0]!;
-    if ('error' in r) throw errnoError(r.error, 'statx');
-    const known = this.cx.inodes.known(r.st, r.handle);
-    if (known !== undefined) return this.cx.entry(this.cx.inodes.ref(known), r.st, this.submountFlag(parent, known, r.st));
+    const recs = await this.cx.sys.statxNamesRecords(parentFd, [child], AT_NAME, LOOKUP_MASK, this.handleFlags);
+    const error = recs.error(0);
+    if (error !== undefined) throw errnoError(error, 'statx');
+    const st = recs.st(0);
+    const known = this.cx.inodes.knownInRecords(st, recs, 0);
+    if (known !== undefined) return this.cx.entry(this.cx.inodes.ref(known), st, this.submountFlag(parent, known, st));
     return this.fresh(parent, parentFd, child);
   }
 

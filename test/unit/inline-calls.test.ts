@@ -251,9 +251,9 @@ test('LOOKUP of a cached name on a local filesystem runs inline; not cached, mis
   const calls = { pool: 0, inline: [] as number[], opened: 0 };
   const sys = {
     ...n,
-    statxNames: (...a: Parameters<Sys['statxNames']>) => {
+    statxNamesRecords: (...a: Parameters<Sys['statxNamesRecords']>) => {
       calls.pool++;
-      return n.statxNames(...a);
+      return n.statxNamesRecords(...a);
     },
     openStat: (...a: Parameters<Sys['openStat']>) => {
       calls.pool++;
@@ -316,6 +316,6 @@ test('LOOKUP of a cached name on a local filesystem runs inline; not cached, mis
     t.not((await m.fs.getattr(ctx(), mp.nodeid, undefined)).attr.ino, d.attr.ino);
     const refused = calls.inline.at(-1)!;
     t.true(refused === -os.constants.errno.EXDEV || refused === -EAGAIN, `a mount point is not crossed inline (RESOLVE_NO_XDEV): ${refused}`);
-    t.is(calls.pool, before + 2, 'statxNames, then the open of a new inode (openStat), on the pool');
+    t.is(calls.pool, before + 2, 'statxNamesRecords, then the open of a new inode (openStat), on the pool');
   }
 });

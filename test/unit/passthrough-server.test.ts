@@ -150,8 +150,8 @@ test('5. SETLKW over the wire, ended by FUSE_INTERRUPT for its unique', async (t
 });
 
 test('6. 64 requests in flight through the server against a slow filesystem overlap', async (t) => {
-  // A LOOKUP of a name not held yet is a statxNames job, then an openStat job.
-  const slow = slowSys(150, ['statxNames', 'openStat']);
+  // A LOOKUP of a name not held yet is a statxNamesRecords job, then an openStat job.
+  const slow = slowSys(150, ['statxNamesRecords', 'openStat']);
   t.teardown(slow.close);
   const { c, dir } = await setup(t, { threadPoolSize: 64 }, { sys: slow.sys });
   for (let i = 0; i < 64; i++) fs.writeFileSync(`${dir}/f${i}`, 'x'.repeat(i));
