@@ -135,12 +135,27 @@ export function soleCString(buf: Buffer, what: string): Buffer {
 
 const MAX_TIMEOUT_SECS = 2 ** 32; // beyond any jiffies horizon; keeps the kernel's signed view positive
 
+/** A FUSE timeout: whole seconds (u64) and nanoseconds (u32). Shared between calls: never modify one. */
+export interface Timeout {
+  readonly secs: bigint;
+  readonly nsecs: number;
+}
+
+/** The last two timeouts converted: a daemon uses one or two (entry, attr), and every reply needs them. */
+const recent: [number, Timeout][] = [];
+
 /** Seconds (fractional, Infinity allowed) as the (u64 secs, u32 nsecs) pair FUSE uses. */
-export function timeout(t: number): { secs: bigint; nsecs: number } {
-  if (!(t > 0)) return { secs: 0n, nsecs: 0 };
-  if (t >= MAX_TIMEOUT_SECS) return { secs: BigInt(MAX_TIMEOUT_SECS), nsecs: 0 };
-  const whole = Math.floor(t);
-  return { secs: BigInt(whole), nsecs: Math.min(999_999_999, Math.round((t - whole) * 1e9)) };
+export function timeout(t: number): Timeout {
+  for (const [k, v] of recent) if (k === t) return v;
+  let v: Timeout;
+  if (!(t > 0)) v = { secs: 0n, nsecs: 0 };
+  else if (t >= MAX_TIMEOUT_SECS) v = { secs: BigInt(MAX_TIMEOUT_SECS), nsecs: 0 };
+  else {
+    const whole = Math.floor(t);
+    v = { secs: BigInt(whole), nsecs: Math.min(999_999_999, Math.round((t - whole) * 1e9)) };
+  }
+  if (recent.unshift([t, v]) > 2) recent.pop();
+  return v;
 }
 
 /** An Entry as struct fuse_entry_out. */

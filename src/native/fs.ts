@@ -154,7 +154,7 @@ export interface Dirent64 {
   off: bigint;
   /** DT_* */
   type: number;
-  /** The name's bytes, copied out of the buffer. */
+  /** The name's bytes (a copy, or a view of a buffer never written again: parseDirentsAt). */
   name: Buffer;
 }
 
@@ -381,28 +381,47 @@ export const DIRENT64_HEADER = 19;
 /**
  * Parse the first `length` bytes of a getdents64 buffer. The kernel only returns whole records, so
  * a record that does not fit, or a name without its NUL, throws (code ERR_DIRENT_MALFORMED).
+ * Names are copied out of `buf`.
  */
 export function parseDirents(buf: Uint8Array, length: number): Dirent64[] {
+  const out: Dirent64[] = [];
+  parseDirentsAt(buf, length, 0, Infinity, out, true);
+  return out;
+}
+
+/**
+ * parseDirents one piece at a time: up to `max` records of buf[at, length) appended to `out`, with
+ * the same checks. Returns where the next record starts (`length` at the end). Names are copies with
+ * `copy`, otherwise views of `buf` (only for a buffer that is never written again).
+ */
+export function parseDirentsAt(buf: Uint8Array, length: number, at: number, max: number, out: Dirent64[], copy: boolean): number {
   if (length < 0 || length > buf.byteLength) throw direntError(`length ${length} outside the buffer`);
   const v = new DataView(buf.buffer, buf.byteOffset, length);
-  const out: Dirent64[] = [];
-  let p = 0;
-  while (p < length) {
+  let p = at;
+  for (let k = 0; k < max && p < length; k++) {
     if (length - p < DIRENT64_HEADER) throw direntError(`truncated record header at ${p}`);
     const reclen = v.getUint16(p + 16, LE);
     if (reclen < DIRENT64_HEADER + 1 || reclen > length - p) throw direntError(`bad d_reclen ${reclen} at ${p}`);
     const nameStart = p + DIRENT64_HEADER;
-    const nul = buf.subarray(nameStart, p + reclen).indexOf(0);
-    if (nul < 0) throw direntError(`unterminated name at ${p}`);
+    const nul = buf.indexOf(0, nameStart);
+    if (nul < 0 || nul >= p + reclen) throw direntError(`unterminated name at ${p}`);
+    const name = Buffer.from(buf.buffer, buf.byteOffset + nameStart, nul - nameStart);
     out.push({
       ino: v.getBigUint64(p, LE),
       off: v.getBigInt64(p + 8, LE),
       type: v.getUint8(p + 18),
-      name: Buffer.from(buf.subarray(nameStart, nameStart + nul)),
+      name: copy ? Buffer.from(name) : name,
     });
     p += reclen;
   }
-  return out;
+  return p;
+}
+
+/** The start of the record after the one at `at` in a buffer parseDirentsAt has checked. */
+export function direntEnd(buf: Uint8Array, at: number): number {
+  const lo = buf[at + 16]!;
+  const hi = buf[at + 17]!;
+  return at + (LE ? lo | (hi << 8) : (lo << 8) | hi);
 }
 
 function direntError(msg: string): Error {

@@ -12,7 +12,6 @@
  * Migration's adopt() is not limited.
  */
 import { FuseError } from '../fuse/errors.js';
-import type { Dirent64 } from '../native/fs.js';
 import { O_DIRECT } from '../native/fs-constants.js';
 import { closeLogged } from './inode-store.js';
 import type { Sys } from './host.js';
@@ -22,10 +21,13 @@ import { Limit } from './limits.js';
 export class DirStream {
   /** The d_off of the last record handed out (0 = the start): the fd's position as the guest knows it. */
   pos = 0n;
-  /** Records read from the fd but not handed out yet. */
-  ahead: Dirent64[] = [];
-  /** getdents64 buffer, allocated at the first read. */
-  buf: Uint8Array | undefined;
+  /**
+   * The last getdents64 answer: records from `at` to `len` are read from the fd but not handed out
+   * yet. A new buffer per read, never written again, so the names handed out can be views of it.
+   */
+  chunk: Uint8Array | undefined;
+  at = 0;
+  len = 0;
   private tail: Promise<unknown> = Promise.resolve();
 
   /** Run fn after every earlier call on this stream (the fd position is shared state). */

@@ -139,9 +139,10 @@ export class Lookups {
         const d = batch[i]!;
         const f = found[i]!;
         let added: boolean;
+        // The records are this call's own (readDirBatches decodes them per call): filled in place.
         if (f === 'dot') {
-          const ino = rootIno !== undefined && isDotDot(d.name) ? rootIno : d.ino;
-          added = sink.add({ ino, off: d.off, type: d.type, name: d.name }, null);
+          if (rootIno !== undefined && isDotDot(d.name)) d.ino = rootIno;
+          added = sink.add(d, null);
         } else if (f instanceof Error) {
           const code = (f as { code?: string }).code;
           if (code === 'ENOENT') continue; // gone since getdents64: consumed, not listed
@@ -152,9 +153,11 @@ export class Lookups {
             if (i > 0) return i;
             throw f;
           }
-          added = sink.add({ ino: d.ino, off: d.off, type: d.type, name: d.name }, null);
+          added = sink.add(d, null);
         } else {
-          added = sink.add({ ino: f.attr.ino, off: d.off, type: (f.attr.mode & native.S_IFMT) >> 12, name: d.name }, f);
+          d.ino = f.attr.ino;
+          d.type = (f.attr.mode & native.S_IFMT) >> 12;
+          added = sink.add(d, f);
         }
         if (!added) {
           this.forgetFrom(found, i);

@@ -6,11 +6,11 @@
  * next call at the same offset; any other offset seeks and drops them.
  */
 import type { Dirent64 } from '../native/fs.js';
-import { SEEK_SET, parseDirents } from '../native/fs.js';
+import { SEEK_SET, direntEnd, parseDirentsAt } from '../native/fs.js';
 import type { Handle } from './handles.js';
 import type { Sys } from './host.js';
 
-/** getdents64 buffer per open directory. */
+/** getdents64 buffer size. */
 const DIRBUF = 32 * 1024;
 
 /** What the emitter did with a record: took it, skipped it (consumed, not sent), or had no room (stop). */
@@ -35,18 +35,25 @@ export function readDirBatches(sys: Sys, h: Handle, offset: bigint, max: number,
     if (offset !== s.pos) {
       await sys.lseek(h.fd, offset, SEEK_SET);
       s.pos = offset;
-      s.ahead = [];
+      s.chunk = undefined;
+      s.at = s.len = 0;
     }
     for (;;) {
-      if (s.ahead.length === 0) {
-        s.buf ??= new Uint8Array(DIRBUF);
-        const n = await sys.getdents64(h.fd, s.buf);
+      if (s.at >= s.len) {
+        const buf = new Uint8Array(DIRBUF);
+        const n = await sys.getdents64(h.fd, buf);
         if (n === 0) return;
-        s.ahead = parseDirents(s.buf, n).reverse();
+        s.chunk = buf;
+        s.at = 0;
+        s.len = n;
       }
-      const batch = s.ahead.slice(Math.max(0, s.ahead.length - Math.max(1, max))).reverse();
+      // Only the records this call hands out are decoded (a reply takes a few dozen of the hundreds read).
+      const chunk = s.chunk!;
+      const batch: Dirent64[] = [];
+      parseDirentsAt(chunk, s.len, s.at, Math.max(1, max), batch, false);
       const used = await emit(batch);
-      for (let i = 0; i < used; i++) s.pos = s.ahead.pop()!.off;
+      for (let i = 0; i < used; i++) s.at = direntEnd(chunk, s.at);
+      if (used > 0) s.pos = batch[used - 1]!.off;
       if (used < batch.length) return;
     }
   });

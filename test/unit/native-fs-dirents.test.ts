@@ -3,7 +3,7 @@
  * d_reclen u16, d_type u8, name, NUL, padding to 8), cut at the start, the middle and the end.
  */
 import test from 'ava';
-import { DT_DIR, DT_LNK, DT_REG, parseDirents } from '../../src/native/fs.js';
+import { DT_DIR, DT_LNK, DT_REG, direntEnd, parseDirents, parseDirentsAt, type Dirent64 } from '../../src/native/fs.js';
 
 interface Rec {
   ino: bigint;
@@ -53,6 +53,34 @@ test('names are copies: reusing the buffer does not change parsed names', (t) =>
   const got = parseDirents(buf, buf.length);
   buf.fill(0x41);
   t.deepEqual(got[0]!.name, Buffer.from('.'));
+});
+
+test('parseDirentsAt: a few records at a time from any record start, direntEnd steps over one, views share the buffer', (t) => {
+  const { buf, ends } = build(RECS);
+  const all: Dirent64[] = [];
+  let at = 0;
+  for (;;) {
+    const piece: Dirent64[] = [];
+    const next = parseDirentsAt(buf, buf.length, at, 3, piece, false);
+    t.true(piece.length <= 3);
+    if (piece.length === 0) break;
+    t.is(next, ends[all.length + piece.length - 1]!);
+    t.is(direntEnd(buf, at), ends[all.length]!);
+    all.push(...piece);
+    at = next;
+  }
+  t.is(at, buf.length);
+  t.deepEqual(
+    all.map((d) => ({ ino: d.ino, off: d.off, type: d.type, name: Buffer.from(d.name) })),
+    RECS,
+  );
+  // Without copies the names are views: writing the buffer shows through (so only a buffer never reused may be parsed so).
+  buf[19] = 0x41;
+  t.deepEqual(all[0]!.name, Buffer.from('A'));
+  const bad = build(RECS).buf;
+  bad.writeUInt16LE(7, ends[1]! + 16);
+  t.notThrows(() => parseDirentsAt(bad, bad.length, 0, 2, [], true), 'the bad record is past what was asked for');
+  t.throws(() => parseDirentsAt(bad, bad.length, ends[1]!, 1, [], true), { code: 'ERR_DIRENT_MALFORMED', message: /d_reclen/ });
 });
 
 test('cut at the start: zero bytes is no entries', (t) => {
