@@ -28,6 +28,8 @@ export interface DaemonSpec {
 export interface SpecOptions {
   /** --thread-pool-size of ours and the Rust virtiofsd. */
   threads: number;
+  /** More Rust virtiofsd daemons at these pool sizes (named rustN), beside the one at `threads`. */
+  rustPools?: number[];
   /** --thread-pool-size of the C virtiofsd (0: requests are served on its queue thread). */
   cThreads: number;
   /** Extra node flags for our daemon (e.g. --cpu-prof). */
@@ -54,10 +56,15 @@ export function daemonSpecs(o: SpecOptions): { specs: DaemonSpec[]; missing: str
   });
   const rust = peerBinary('virtiofsd-rust');
   if (rust !== null) {
-    specs.push({
-      name: 'rust',
-      command: [rust, '--socket-path', '{socket}', '--shared-dir', '{dir}', '--sandbox=none', '--cache=auto', `--thread-pool-size=${o.threads}`, '--log-level=error'],
-      description: `Rust virtiofsd 1.13 --sandbox=none --cache=auto --thread-pool-size=${o.threads}`,
+    // The target is the Rust daemon at its best pool size, which depends on the workload: with a pool
+    // (rust) and, by default, without one (rust0: each request served on its queue thread).
+    const pools = [o.threads, ...(o.rustPools ?? []).filter((p) => p !== o.threads)];
+    pools.forEach((pool, i) => {
+      specs.push({
+        name: i === 0 ? 'rust' : `rust${pool}`,
+        command: [rust, '--socket-path', '{socket}', '--shared-dir', '{dir}', '--sandbox=none', '--cache=auto', `--thread-pool-size=${pool}`, '--log-level=error'],
+        description: `Rust virtiofsd 1.13 --sandbox=none --cache=auto --thread-pool-size=${pool}`,
+      });
     });
   } else missing.push('virtiofsd-rust (run: bash scripts/fetch-peers.sh)');
   const c = peerBinary('virtiofsd-c');

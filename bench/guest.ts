@@ -130,7 +130,7 @@ export async function runGuestBench(o: BenchOptions, benchDir: string): Promise<
     return 1;
   }
   const progress = new Progress();
-  const { specs: all, missing: absent } = daemonSpecs({ threads: o.threads, cThreads: o.cThreads, peers: o.peers });
+  const { specs: all, missing: absent } = daemonSpecs({ threads: o.threads, rustPools: o.rustPools, cThreads: o.cThreads, peers: o.peers });
   const specs = selectSpecs(all, o.only);
   for (const m of absent) progress.note(`note: ${m} is not installed; it is left out`);
   const rounds = o.quick ? 1 : Math.min(o.rounds, 3);

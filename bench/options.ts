@@ -10,7 +10,7 @@ vhost-user front-end (no VM). Prints a table and writes bench/results/<date>.jso
   --quick               1 round, short periods, depths 1 and 16 (a smoke run, ~1 min)
   --rounds N            rounds (default 3)
   --duration MS         measured period per cell (default 1000)
-  --warmup MS           warm-up before each cell (default 1000)
+  --warmup MS           warm-up before each cell (default 200)
   --workloads A,B       lookup,getattr,read4k,seqread,seqwrite,create,readdirplus,mixed (default all)
   --depths 1,16,64      queue depths for every workload (default: each workload's own)
   --only ts,rust,c      run only these daemons (names as in the table; --peer names too)
@@ -18,6 +18,10 @@ vhost-user front-end (no VM). Prints a table and writes bench/results/<date>.jso
   --pin                 pin this process (the driver) to CPU 0 and every daemon to CPU 1 (taskset):
                         steadier QD 1 numbers, one core per side
   --threads N           --thread-pool-size of ours and the Rust virtiofsd (default 16, our default)
+  --rust-pools N,M      also run the Rust virtiofsd at these --thread-pool-size values, named rustN
+                        (default 0: on a local filesystem and few cores, its requests served on the
+                        queue thread are often its fastest); each row compares us with the best Rust
+                        daemon too. 'none': no extra ones
   --c-threads N         --thread-pool-size of the C virtiofsd (default 0: with a pool, its seccomp
                         filter kills it under load on this glib; see docs/benchmarks.md)
   --sg pages|flat       data in 4 KiB descriptors as a guest does (default pages), or one per buffer
@@ -44,6 +48,8 @@ export interface BenchOptions {
   peers: string[];
   pin: boolean;
   threads: number;
+  /** Extra Rust virtiofsd pool sizes (--rust-pools). */
+  rustPools: number[];
   cThreads: number;
   sg: 'pages' | 'flat';
   queueSize: number;
@@ -89,6 +95,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       pin: { type: 'boolean' },
       threads: { type: 'string' },
       'c-threads': { type: 'string' },
+      'rust-pools': { type: 'string' },
       sg: { type: 'string' },
       'queue-size': { type: 'string' },
       'big-file': { type: 'string' },
@@ -118,6 +125,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     peers: v.peer ?? [],
     pin: v.pin === true,
     threads: int('--threads', v.threads, 16, 0),
+    rustPools: v['rust-pools'] === 'none' ? [] : (list(v['rust-pools']) ?? ['0']).map((x) => int('--rust-pools', x, 0, 0)),
     cThreads: int('--c-threads', v['c-threads'], 0, 0),
     sg,
     queueSize: int('--queue-size', v['queue-size'], 1024, 2),

@@ -59,6 +59,19 @@ export function summarizeCells(cells: CellResult[], workloads: Workload[], depth
   return rows;
 }
 
+/** The Rust virtiofsd daemons of a run: `rust` and the extra pool sizes, `rust0`, `rust4`... */
+const isRust = (d: string) => /^rust\d*$/.test(d);
+
+/**
+ * The fastest Rust daemon of one cell (the targets are ratios to the Rust daemon at its best pool
+ * size), when the run had more than one; undefined otherwise.
+ */
+export function bestRust(byDaemon: Map<string, RowSummary>): RowSummary | undefined {
+  const rust = [...byDaemon.values()].filter((r) => isRust(r.daemon) && r.rounds > 0);
+  if (rust.length < 2) return undefined;
+  return rust.reduce((a, r) => (r.rate.median > a.rate.median ? r : a));
+}
+
 /** Lays out rows of cells with per-column alignment ('l' or 'r'). */
 export function textTable(rows: string[][], align: ('l' | 'r')[]): string {
   const widths = align.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -98,6 +111,10 @@ export function formatTable(rows: RowSummary[], workloads: Workload[], daemons: 
       }
       out.push(line);
     });
+    const best = bestRust(byDaemon);
+    if (best !== undefined && b !== undefined && b.rounds > 0) {
+      out.push(['', '', '', `best Rust: ${best.daemon}`, '', '', '', '', '', '', '', `${(b.rate.median / best.rate.median).toFixed(2)}x`]);
+    }
   }
   return textTable(out, ['l', 'l', 'r', 'l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r']);
 }
@@ -105,7 +122,8 @@ export function formatTable(rows: RowSummary[], workloads: Workload[], daemons: 
 /** The same numbers as a Markdown table, one column group per daemon (for docs/benchmarks.md). */
 export function formatMarkdown(rows: RowSummary[], workloads: Workload[], daemons: string[]): string {
   const base = daemons[0]!;
-  const head = ['workload', 'QD', ...daemons.map((d) => `${d} units/s [min-max]`), ...daemons.map((d) => `${d} cpu µs/unit`), ...daemons.slice(1).map((d) => `${base}/${d}`)];
+  const rusts = daemons.filter(isRust).length;
+  const head = ['workload', 'QD', ...daemons.map((d) => `${d} units/s [min-max]`), ...daemons.map((d) => `${d} cpu µs/unit`), ...daemons.slice(1).map((d) => `${base}/${d}`), ...(rusts > 1 ? [`${base}/best Rust`] : [])];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 1 ? ' --- ' : ' ---: ')).join('|')}|`];
   const keys = [...new Set(rows.map((r) => `${r.workload}\0${r.depth}`))];
   for (const k of keys) {
@@ -123,6 +141,10 @@ export function formatMarkdown(rows: RowSummary[], workloads: Workload[], daemon
     }
     for (const d of daemons) cells.push(ok(d) ? fixed(ok(d)!.cpuUsPerUnit.median) : '-');
     for (const d of daemons.slice(1)) cells.push(ok(base) && ok(d) ? `${(ok(base)!.rate.median / ok(d)!.rate.median).toFixed(2)}x` : '-');
+    if (rusts > 1) {
+      const best = bestRust(byDaemon);
+      cells.push(ok(base) && best ? `${(ok(base)!.rate.median / best.rate.median).toFixed(2)}x (${best.daemon})` : '-');
+    }
     lines.push(`| ${cells.join(' | ')} |`);
   }
   return lines.join('\n');

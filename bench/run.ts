@@ -49,7 +49,7 @@ async function runHostBench(o: BenchOptions): Promise<number> {
   const depthsOf = (w: Workload) => o.depths ?? w.depths;
   const ourNodeArgs = o.cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(o.cpuProfDir)] : [];
   if (o.pin) pinSelf(0);
-  const { specs: all, missing } = daemonSpecs({ threads: o.threads, cThreads: o.cThreads, peers: o.peers, ourNodeArgs, pinCpu: o.pin ? 1 : undefined });
+  const { specs: all, missing } = daemonSpecs({ threads: o.threads, rustPools: o.rustPools, cThreads: o.cThreads, peers: o.peers, ourNodeArgs, pinCpu: o.pin ? 1 : undefined });
   const specs = selectSpecs(all, o.only);
   for (const m of missing) progress.note(`note: ${m} is not installed; it is left out`);
 
