@@ -76,15 +76,21 @@ function hasCap(bit: number): boolean {
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/virtiofsd-ts');
 
 /**
- * V8 flags the daemon runs with. A young generation of 2 MiB semi-spaces (V8's default grows to
- * 16 MiB): a request's garbage dies young either way, and the smaller nursery keeps peak RSS down
- * (bench/inode-memory.ts: 100,000 known inodes 170 -> 136 MiB) at the same request rate
- * (docs/benchmarks.md). V8 reads heap sizes only at start-up, so they come with a re-exec.
+ * V8 flags the daemon runs with. A young generation of 4 MiB semi-spaces (V8's default grows to
+ * 16 MiB): a request's garbage dies young either way, and a smaller nursery keeps peak RSS down
+ * (bench/inode-memory.ts, 100,000 known inodes: 127 MiB at 2, 133 at 4, 142 at 8, 171 at 16), while
+ * 2 MiB ran the scavenger often enough to cost the mixed workload ~10% of its CPU
+ * (docs/benchmarks.md, session 6). V8 reads heap sizes only at start-up, so they come with a re-exec.
  */
-export const NODE_FLAGS = ['--max-semi-space-size=2'];
+export const NODE_FLAGS = ['--max-semi-space-size=4'];
 
-function missingNodeFlags(): string[] {
-  return NODE_FLAGS.filter((f) => !process.execArgv.some((a) => a.split('=')[0] === f.split('=')[0]));
+/**
+ * The NODE_FLAGS not already given, on node's command line or in NODE_OPTIONS (which the command
+ * line would override): a user's own heap size wins.
+ */
+export function missingNodeFlags(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+  const given = [...execArgv, ...nodeOptions.split(/\s+/)].map((a) => a.split('=')[0]);
+  return NODE_FLAGS.filter((f) => !given.includes(f.split('=')[0]));
 }
 
 /** The script of this process when it is our command (bin/virtiofsd-ts), else undefined. */

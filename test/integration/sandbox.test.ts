@@ -13,7 +13,7 @@ import { VhostUserFrontend } from '../../src/frontend/device.js';
 import { FuseClient, FuseReplyError } from '../../src/frontend/fuse-client.js';
 import { spawnDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
 import { tmpDir } from '../helpers/daemon.js';
-import { SANDBOX_ENV } from '../../src/sandbox/sandbox.js';
+import { NODE_FLAGS, SANDBOX_ENV } from '../../src/sandbox/sandbox.js';
 import { keptCapabilities } from '../../src/sandbox/capabilities.js';
 
 const O_RDWR = 2;
@@ -79,7 +79,7 @@ rootTest('--sandbox=namespace: root is {proc, shared}, own mount namespace, kept
     await d.waitForLog(/sandbox: own mount namespace/);
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
     t.is(pid, d.proc.pid!, 'the re-executed daemon keeps its pid (execve)');
-    t.true(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--max-semi-space-size=2'), 'the re-exec adds the V8 flags');
+    t.true(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(NODE_FLAGS[0]!), 'the re-exec adds the V8 flags');
     t.not(fs.readlinkSync(`/proc/${pid}/ns/mnt`), fs.readlinkSync('/proc/self/ns/mnt'));
     t.deepEqual(fs.readdirSync(`/proc/${pid}/root`).sort(), ['proc', 'shared']);
     t.is(fs.readFileSync(`/proc/${pid}/root/shared/before.txt`, 'utf8'), 'from the host\n');
