@@ -197,8 +197,18 @@ export class SplitVirtqueueDriver {
     });
   }
 
-  /** Stop listening (requests stay in flight). */
+  /**
+   * Stop listening (requests stay in flight). What the device used before it stopped is taken
+   * first: it answers GET_VRING_BASE only after publishing every request it finished, but the call
+   * notification for the last of them may not have been read yet (two fds, either may be seen first).
+   */
   stop(): void {
+    this.unwatch();
+    this.harvest();
+    this.disarmWatchdog();
+  }
+
+  private unwatch(): void {
     if (this.poll !== null) native.pollStop(this.poll);
     this.poll = null;
     this.disarmWatchdog();
@@ -246,7 +256,7 @@ export class SplitVirtqueueDriver {
 
   /** Reject everything in flight, stop, close the eventfds and free the rings. */
   close(): void {
-    this.stop();
+    this.unwatch();
     this.break(new FrontendError('VIRTQUEUE_CLOSED', `queue ${this.index} closed`));
     native.closeQuietly(this.kickFd);
     native.closeQuietly(this.callFd);

@@ -22,6 +22,11 @@ export class DirStream {
   /** The d_off of the last record handed out (0 = the start): the fd's position as the guest knows it. */
   pos = 0n;
   /**
+   * READDIRPLUS: most names of the last reply were inodes not held yet (a first listing), so the
+   * next reply opens its names at once instead of first looking for held ones (lookup.ts many()).
+   */
+  mostlyNew = false;
+  /**
    * The last getdents64 answer: records from `at` to `len` are read from the fd but not handed out
    * yet. A new buffer per read, never written again, so the names handed out can be views of it.
    */

@@ -10,7 +10,7 @@
  *    no fd);
  *  - a name we do not hold: one more, openStat (the confined O_PATH open, statx, handle);
  *  - READDIRPLUS: one statxNames job for all the records that fit the reply, and one openStatNames
- *    job for those not held yet;
+ *    job for those not held yet; only the openStatNames job while a listing's names are mostly new;
  *  - "..": the parent, checked to be inside the shared directory (rare: the guest caches it).
  */
 import { direntplusSize } from '../../protocol/fuse-records.js';
@@ -19,7 +19,7 @@ import { FUSE_ROOT_ID } from '../../protocol/fuse-opcodes.js';
 import { FuseError } from '../fuse/errors.js';
 import type { DirentPlusSink, Entry } from '../fuse/filesystem.js';
 import * as native from '../native/fs.js';
-import type { Handle } from './handles.js';
+import type { DirStream, Handle } from './handles.js';
 import { isDot, isDotDot, isDotOrDotDot, type Host, type Sys } from './host.js';
 import { closeLogged, type Inode, type InodeStore } from './inode-store.js';
 import type { InlinePolicy } from './inline.js';
@@ -134,7 +134,7 @@ export class Lookups {
         room -= size;
       }
       const batch = ds.slice(0, n);
-      const found = await this.many(parent, h.fd, batch.map((d) => d.name));
+      const found = await this.many(parent, h.fd, batch.map((d) => d.name), h.dir!);
       for (let i = 0; i < batch.length; i++) {
         const d = batch[i]!;
         const f = found[i]!;
@@ -168,8 +168,13 @@ export class Lookups {
     });
   }
 
-  /** Several names of one directory, each with one new reference, in one or two pool jobs. */
-  private async many(parent: Inode, dirFd: number, names: Uint8Array[]): Promise<Found[]> {
+  /**
+   * Several names of one directory, each with one new reference. Usually two pool jobs: a statx of
+   * every name finds the inodes already held without opening them (most of a listing the guest has
+   * seen before), then the others are opened. When most names of the stream's last reply were new
+   * (a first listing), all are opened in one job, and held ones are found by resolve().
+   */
+  private async many(parent: Inode, dirFd: number, names: Uint8Array[], stream: DirStream): Promise<Found[]> {
     const { inodes } = this.cx;
     // Plain loops: this runs once per READDIRPLUS reply, for every record of it.
     const idx: number[] = [];
@@ -184,6 +189,11 @@ export class Lookups {
       }
     }
     if (idx.length === 0) return out as Found[];
+    if (stream.mostlyNew) {
+      const held = await this.openResolve(parent, dirFd, names, idx, out);
+      stream.mostlyNew = held * 2 < idx.length;
+      return out as Found[];
+    }
     const recs = await this.cx.sys.statxNamesRecords(dirFd, looked, AT_NAME, LOOKUP_MASK, this.handleFlags);
     const unknown: number[] = [];
     for (let k = 0; k < idx.length; k++) {
@@ -199,24 +209,34 @@ export class Lookups {
       if (known === undefined) unknown.push(i);
       else out[i] = this.cx.entry(inodes.ref(known), st, this.submountFlag(parent, known, st));
     }
-    if (unknown.length > 0) {
-      // Names not held yet: open, stat and get the handle of all of them in one more job, then resolve each.
-      const handles = this.handleFlags !== undefined;
-      const opened = await this.cx.opener.openMany(dirFd, unknown.map((i) => names[i]!), native.O_PATH, { handle: handles });
-      await Promise.all(
-        opened.map(async (c, k) => {
-          const i = unknown[k]!;
-          if (c instanceof Error) return void (out[i] = c);
-          try {
-            const inode = await inodes.resolve(c.fd, c.st, handles ? c : undefined);
-            out[i] = this.cx.entry(inode, c.st, this.submountFlag(parent, inode, c.st));
-          } catch (e) {
-            out[i] = e instanceof Error ? e : new Error(String(e));
-          }
-        }),
-      );
-    }
+    stream.mostlyNew = unknown.length * 2 > idx.length;
+    if (unknown.length > 0) await this.openResolve(parent, dirFd, names, unknown, out);
     return out as Found[];
+  }
+
+  /**
+   * Open, stat and get the handle of names[i] for each i of `which` in one job, then resolve each into
+   * out[i] (an entry with a new reference, or the error). Returns how many were inodes held already.
+   */
+  private async openResolve(parent: Inode, dirFd: number, names: Uint8Array[], which: number[], out: (Found | undefined)[]): Promise<number> {
+    const { inodes } = this.cx;
+    const handles = this.handleFlags !== undefined;
+    const opened = await this.cx.opener.openMany(dirFd, which.map((i) => names[i]!), native.O_PATH, { handle: handles });
+    let held = 0;
+    await Promise.all(
+      opened.map(async (c, k) => {
+        const i = which[k]!;
+        if (c instanceof Error) return void (out[i] = c);
+        if (inodes.known(c.st, c.handle) !== undefined) held++;
+        try {
+          const inode = await inodes.resolve(c.fd, c.st, handles ? c : undefined);
+          out[i] = this.cx.entry(inode, c.st, this.submountFlag(parent, inode, c.st));
+        } catch (e) {
+          out[i] = e instanceof Error ? e : new Error(String(e));
+        }
+      }),
+    );
+    return held;
   }
 
   /** Undo the references many() took for the entries from `from` on, which will not be sent. */

@@ -107,6 +107,54 @@ test('READDIRPLUS skips an entry deleted after it was read ahead, and resumes wi
   t.deepEqual(named(second).sort(), rest.slice(5).sort());
 });
 
+test('READDIRPLUS: a first listing opens new names in one job per reply; a listing of held names only stats them', async (t) => {
+  const calls = { statx: 0, open: 0 };
+  const sys = new Proxy(n, {
+    get(target, prop, recv) {
+      const v = Reflect.get(target, prop, recv) as unknown;
+      if (prop === 'statxNamesRecords' || prop === 'openStatNames') {
+        return (...args: unknown[]) => {
+          calls[prop === 'statxNamesRecords' ? 'statx' : 'open']++;
+          return (v as (...a: unknown[]) => unknown)(...args);
+        };
+      }
+      return v;
+    },
+  }) as typeof n;
+  const m = await mount(t, {}, { sys });
+  fs.mkdirSync(m.p('d'));
+  for (let i = 0; i < 200; i++) fs.writeFileSync(m.p('d', `n${String(i).padStart(3, '0')}`), '');
+  const d = (await m.fs.lookup(c(), 1n, b('d'))).nodeid;
+  const list = async (): Promise<{ replies: number; nodeids: Map<string, bigint> }> => {
+    const { fh } = await m.fs.opendir(c(), d, 0);
+    const nodeids = new Map<string, bigint>();
+    let off = 0n;
+    let replies = 0;
+    for (;;) {
+      const sink = new ListPlusSink(1200);
+      await m.fs.readdirplus(c(), d, fh, off, sink);
+      if (sink.count === 0) break;
+      replies++;
+      for (const x of sink.entries) if (x.e !== null) nodeids.set(Buffer.from(x.d.name).toString(), x.e.nodeid);
+      off = sink.entries[sink.count - 1]!.d.off;
+    }
+    await m.fs.releasedir(c(), d, fh, 0);
+    return { replies, nodeids };
+  };
+  const first = await list();
+  t.is(first.nodeids.size, 200);
+  t.true(first.replies > 20, `${first.replies} replies`);
+  // The first reply looks for held names first; once they are seen to be new, each reply is one open job.
+  t.is(calls.statx, 1, 'statxNames only for the first reply');
+  t.is(calls.open, first.replies, 'one openStatNames job per reply');
+  for (const [name, id] of first.nodeids) t.is((await m.fs.lookup(c(), d, b(name))).nodeid, id, name);
+  calls.statx = calls.open = 0;
+  const again = await list();
+  t.deepEqual(again.nodeids, first.nodeids, 'the same inodes, found again');
+  t.is(calls.open, 0, 'held names are not opened');
+  t.is(calls.statx, again.replies);
+});
+
 test('READDIR on a file handle, or a directory handle of another nodeid: refused', async (t) => {
   const m = await mount(t);
   fs.writeFileSync(m.p('f'), '');
