@@ -198,6 +198,8 @@ export class InodeStore {
    * confirmed by comparing its handle with the one a lookup just read (knownInRecords).
    */
   private readonly handleIds = new IdsMap<Inode>();
+  /** Handle-backed inodes in the store. */
+  private handleBacked = 0;
   private nextNodeid = FUSE_ROOT_ID + 1n;
   private readonly mounts: MountFds;
   /** Mount ids we already warned about (no file handles there). */
@@ -441,6 +443,16 @@ export class InodeStore {
     return this.knownByHandle(st, recs.handle(k).handle);
   }
 
+  /**
+   * Whether every handle-backed inode probably has its fd cached, so known(st) finds any held inode
+   * by its ids alone and a statx of a name needs no file handle beside it. A hint for saving that
+   * name_to_handle_at, never for correctness: a held inode missed this way is opened again and
+   * resolve() finds it by its handle.
+   */
+  get handlesCached(): boolean {
+    return this.fdCache.size >= this.handleBacked;
+  }
+
   /** known()'s last step alone: the handle-backed inode `handle` names, if its ids agree with `st`. */
   knownByHandle(st: native.Statx, handle: native.FileHandle | undefined): Inode | undefined {
     if (handle === undefined || this.handles === 'never') return undefined;
@@ -536,6 +548,7 @@ export class InodeStore {
   private add(inode: Inode): Inode {
     this.byNodeid.set(inode.nodeid, inode);
     if (inode.handle !== undefined) {
+      this.handleBacked++;
       if (!this.byHandle.has(inode.handle.key)) {
         this.byHandle.set(inode.handle.key, inode);
         this.handleIds.add(inode);
@@ -570,6 +583,7 @@ export class InodeStore {
     inode.removed = true;
     this.byNodeid.delete(inode.nodeid);
     if (inode.handle !== undefined) {
+      this.handleBacked--;
       if (this.byHandle.get(inode.handle.key) === inode) this.byHandle.delete(inode.handle.key);
       this.handleIds.delete(inode);
     } else {

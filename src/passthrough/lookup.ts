@@ -65,6 +65,15 @@ export class Lookups {
   }
 
   /**
+   * handleFlags for a statx pass that looks for held inodes: none while every handle-backed inode
+   * has its fd cached (ids find them all), saving a name_to_handle_at per name (a second path walk;
+   * a FUSE round trip on ceph-fuse when the dentry is stale).
+   */
+  private get statHandleFlags(): number | undefined {
+    return this.handleFlags !== undefined && !this.cx.inodes.handlesCached ? 0 : undefined;
+  }
+
+  /**
    * Look `name` up in `parent` (whose O_PATH or directory fd is `parentFd`): one new lookup reference.
    * ".." of the root is the root; ".." elsewhere must still be inside the shared directory.
    */
@@ -87,7 +96,7 @@ export class Lookups {
     }
     // On the pool: statx of the name finds a held inode with no fd opened and closed. statx of one
     // component without following a symlink or an automount reaches what the confined O_PATH open would.
-    const recs = await this.cx.sys.statxNamesRecords(parentFd, [child], AT_NAME, LOOKUP_MASK, this.handleFlags);
+    const recs = await this.cx.sys.statxNamesRecords(parentFd, [child], AT_NAME, LOOKUP_MASK, this.statHandleFlags);
     const error = recs.error(0);
     if (error !== undefined) throw errnoError(error, 'statx');
     const st = recs.st(0);
@@ -194,7 +203,7 @@ export class Lookups {
       stream.mostlyNew = held * 2 < idx.length;
       return out as Found[];
     }
-    const recs = await this.cx.sys.statxNamesRecords(dirFd, looked, AT_NAME, LOOKUP_MASK, this.handleFlags);
+    const recs = await this.cx.sys.statxNamesRecords(dirFd, looked, AT_NAME, LOOKUP_MASK, this.statHandleFlags);
     const unknown: number[] = [];
     for (let k = 0; k < idx.length; k++) {
       const i = idx[k]!;

@@ -8,7 +8,8 @@
  * 5. while cached, a file deleted on the host stays reachable through its nodeid (as with O_PATH fds);
  * 6. the default capacity follows RLIMIT_NOFILE;
  * 7. READDIRPLUS finds an uncached handle-backed inode by its ids and handle bytes, and opens again
- *    a name whose handle differs from the one held under those ids.
+ *    a name whose handle differs from the one held under those ids;
+ * 8. while every handle-backed inode has its fd cached, a statx pass asks for no file handles.
  */
 import test from 'ava';
 import fs from 'node:fs';
@@ -168,4 +169,28 @@ test('7. READDIRPLUS: an uncached inode is found by ids and handle bytes; a diff
   // Another handle: not the held inode by ids alone. The names are opened and resolved (by their real handles).
   t.deepEqual(await list(), held);
   t.is(opens, 1, 'one openStatNames job for the five names');
+});
+
+test('8. a statx pass asks for file handles only while some handle-backed inode has no cached fd', async (t) => {
+  for (const [size, handles] of [[16, false], [2, true]] as const) {
+    const asked: (number | undefined)[] = [];
+    const sys = new Proxy(n, {
+      get(target, prop, recv) {
+        const v = Reflect.get(target, prop, recv) as unknown;
+        if (prop !== 'statxNamesRecords') return v;
+        return (...args: unknown[]) => {
+          asked.push(args[4] as number | undefined);
+          return (v as (...a: unknown[]) => unknown)(...args);
+        };
+      },
+    }) as Sys;
+    // inlineCalls off: every LOOKUP takes the pool's statx pass.
+    const m = await mount(t, { inodeFileHandles: 'mandatory', handleFdCacheSize: size, inlineCalls: false }, { sys });
+    for (let i = 0; i < 5; i++) fs.writeFileSync(m.p(`f${i}`), '');
+    const first: bigint[] = [];
+    for (let i = 0; i < 5; i++) first.push((await m.fs.lookup(c(), 1n, b(`f${i}`))).nodeid);
+    asked.length = 0;
+    for (let i = 0; i < 5; i++) t.is((await m.fs.lookup(c(), 1n, b(`f${i}`))).nodeid, first[i]!, `f${i} with a cache of ${size}`);
+    t.deepEqual(asked, new Array(5).fill(handles ? 0 : undefined), `cache of ${size}: handles ${handles ? '' : 'not '}asked for`);
+  }
 });
