@@ -6,8 +6,8 @@
  *  - on a local filesystem (inline.ts), a name in the dentry cache: none. Its statx is read through
  *    an O_PATH fd opened with RESOLVE_CACHED on this thread; an inode we hold is found by its ids,
  *    any other is opened the same way (with its handle) for resolve();
- *  - otherwise, a name whose inode we hold: one statxNames job (statx and the handle of the name;
- *    no fd);
+ *  - otherwise, a name whose inode we hold: one statxNames job (statx, and the handle of the name
+ *    unless every handle-backed inode has its fd cached; no fd);
  *  - a name we do not hold: one more, openStat (the confined O_PATH open, statx, handle);
  *  - READDIRPLUS: one statxNames job for all the records that fit the reply, and one openStatNames
  *    job for those not held yet; only the openStatNames job while a listing's names are mostly new;
