@@ -236,9 +236,10 @@ export class Lookups {
       opened.map(async (c, k) => {
         const i = which[k]!;
         if (c instanceof Error) return void (out[i] = c);
-        if (inodes.known(c.st, c.handle) !== undefined) held++;
         try {
           const inode = await inodes.resolve(c.fd, c.st, handles ? c : undefined);
+          // A new inode starts with this one reference; a held one had some already.
+          if (inode.refcount > 1) held++;
           out[i] = this.cx.entry(inode, c.st, this.submountFlag(parent, inode, c.st));
         } catch (e) {
           out[i] = e instanceof Error ? e : new Error(String(e));

@@ -125,8 +125,9 @@ test('READDIRPLUS: a first listing opens new names in one job per reply; a listi
   fs.mkdirSync(m.p('d'));
   for (let i = 0; i < 200; i++) fs.writeFileSync(m.p('d', `n${String(i).padStart(3, '0')}`), '');
   const d = (await m.fs.lookup(c(), 1n, b('d'))).nodeid;
-  const list = async (): Promise<{ replies: number; nodeids: Map<string, bigint> }> => {
-    const { fh } = await m.fs.opendir(c(), d, 0);
+  /** Every entry through `fh` (a new handle unless given), from the start. */
+  const list = async (given?: bigint): Promise<{ replies: number; nodeids: Map<string, bigint> }> => {
+    const fh = given ?? (await m.fs.opendir(c(), d, 0)).fh;
     const nodeids = new Map<string, bigint>();
     let off = 0n;
     let replies = 0;
@@ -138,16 +139,25 @@ test('READDIRPLUS: a first listing opens new names in one job per reply; a listi
       for (const x of sink.entries) if (x.e !== null) nodeids.set(Buffer.from(x.d.name).toString(), x.e.nodeid);
       off = sink.entries[sink.count - 1]!.d.off;
     }
-    await m.fs.releasedir(c(), d, fh, 0);
+    if (given === undefined) await m.fs.releasedir(c(), d, fh, 0);
     return { replies, nodeids };
   };
-  const first = await list();
+  const { fh } = await m.fs.opendir(c(), d, 0);
+  const first = await list(fh);
   t.is(first.nodeids.size, 200);
   t.true(first.replies > 20, `${first.replies} replies`);
   // The first reply looks for held names first; once they are seen to be new, each reply is one open job.
   t.is(calls.statx, 1, 'statxNames only for the first reply');
   t.is(calls.open, first.replies, 'one openStatNames job per reply');
   for (const [name, id] of first.nodeids) t.is((await m.fs.lookup(c(), d, b(name))).nodeid, id, name);
+  // Listed again on the same handle: its last reply was all new, so the first reply opens its
+  // names; they turn out held, and the replies after it go back to statx only.
+  calls.statx = calls.open = 0;
+  const rewound = await list(fh);
+  t.deepEqual(rewound.nodeids, first.nodeids);
+  t.is(calls.open, 1, 'only the first reply opens its names');
+  t.is(calls.statx, rewound.replies - 1);
+  await m.fs.releasedir(c(), d, fh, 0);
   calls.statx = calls.open = 0;
   const again = await list();
   t.deepEqual(again.nodeids, first.nodeids, 'the same inodes, found again');
