@@ -163,6 +163,16 @@ OP(fcntl_setfl, fcntl(FS_I(0), F_SETFL, FS_I(1)))
  * only chain calls; every choice (flags, resolve rules, which creds, whether a handle is wanted) is
  * the caller's, passed in. */
 
+/*
+ * closeDup(fd): close a duplicate of fd, i.e. what close(2) of one more fd of that open file does
+ * (NFS and CephFS flush there and report write errors), leaving fd open: FUSE_FLUSH. ret = close's.
+ */
+static void x_close_dup(fsreq *r) {
+  int d = fcntl(FS_I(0), F_DUPFD_CLOEXEC, 0);
+  if (d < 0) { r->ret = -1; r->err = errno; return; }
+  FS_RET(close(d));
+}
+
 typedef struct {
   struct statx stx;
   int path_fd;
@@ -439,6 +449,7 @@ static const fs_op ops[] = {
   ASYNC("openStatNames", "openat2", "ibuilui", open_stat_names, pack_open_names),
   ASYNC("closeMany", "close", "b", close_many, fs_pack_int),
   ASYNC("dup", "fcntl", "i", dup, fs_pack_int),
+  ASYNC("closeDup", "close", "i", close_dup, fs_pack_void),
   ASYNC("fcntlGetfl", "fcntl", "i", fcntl_getfl, fs_pack_int),
   ASYNC("fcntlSetfl", "fcntl", "ii", fcntl_setfl, fs_pack_void),
   /* attributes */

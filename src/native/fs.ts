@@ -208,6 +208,7 @@ interface FsAddon {
   openStatNames(dirfd: number, names: Bytes, count: number, flags: number, resolve: number, mask: number, handleFlags: number): Promise<Buffer>;
   closeMany(fds: Int32Array): Promise<number>;
   dup(fd: number): Promise<number>;
+  closeDup(fd: number): Promise<void>;
   fcntlGetfl(fd: number): Promise<number>;
   fcntlSetfl(fd: number, flags: number): Promise<void>;
   statx(dirfd: number, name: Name, flags: number, mask: number, ctx: Ctx): Promise<Buffer>;
@@ -640,6 +641,13 @@ export function statxOpenedSync(dirfd: number, name: Name, flags: number, resolv
 /** fcntl(fd, F_DUPFD_CLOEXEC, 0) */
 export function dup(fd: number): Promise<number> {
   return fs.dup(fd);
+}
+/**
+ * close(dup(fd)) in one pool job: what closing one more fd of the open file does (a network
+ * filesystem flushes there and reports write errors), fd itself staying open. FUSE_FLUSH.
+ */
+export function closeDup(fd: number): Promise<void> {
+  return fs.closeDup(fd);
 }
 export function fcntlGetfl(fd: number): Promise<number> {
   return fs.fcntlGetfl(fd);

@@ -533,7 +533,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   override async flush(_ctx: Context, nodeid: bigint, fh: bigint, lockOwner: bigint): Promise<void> {
     await this.handles.with(fh, nodeid, 'file', async (h) => {
       await this.locks.releaseOwner(nodeid, lockOwner);
-      await this.sys.close(await this.sys.dup(h.fd));
+      await this.sys.closeDup(h.fd);
     });
   }
 

@@ -523,6 +523,26 @@ test('dup, fcntlGetfl, fcntlSetfl; EBADF', async (t) => {
   await t.throwsAsync(f.fcntlSetfl(999_999, 0), { code: 'EBADF' });
 });
 
+test('closeDup closes a duplicate in one call: the fd stays open and usable, no fd is left behind; EBADF', async (t) => {
+  const s = scratch(t);
+  const fd = await open(t, s.dfd, 'cd', f.O_CREAT | f.O_RDWR);
+  // fds of this file only (the other tests of this file open and close fds at the same time)
+  const target = nodefs.readlinkSync(`/proc/self/fd/${fd}`);
+  const fds = () =>
+    nodefs.readdirSync('/proc/self/fd').filter((n) => {
+      try {
+        return nodefs.readlinkSync(`/proc/self/fd/${n}`) === target;
+      } catch {
+        return false;
+      }
+    }).length;
+  t.is(fds(), 1);
+  await Promise.all(Array.from({ length: 20 }, () => f.closeDup(fd)));
+  t.is(fds(), 1, 'no duplicate is left open');
+  t.is(await f.pwrite(fd, Buffer.from('still open'), 0), 10, 'the original fd still writes');
+  await t.throwsAsync(f.closeDup(999_999), { code: 'EBADF' });
+});
+
 test('getrlimit/setrlimit RLIMIT_NOFILE (synchronous); EINVAL for soft above hard', (t) => {
   const lim = f.getrlimit(f.RLIMIT_NOFILE);
   t.true(lim.soft > 0 && lim.soft <= lim.hard);
