@@ -173,6 +173,23 @@ static void x_close_dup(fsreq *r) {
   FS_RET(close(d));
 }
 
+/*
+ * pwritevKillSuidgid(fd, iov, offset, flags): FUSE_WRITE_KILL_SUIDGID's write, in one job: what the
+ * kernel's should_remove_suid asks of an unprivileged writer (setuid goes, setgid too when
+ * group-executable; directories are left alone), by fchmod on fd, then pwritev2 as pwritev. A failing
+ * statx or fchmod fails the call before anything is written. ret = pwritev2's.
+ */
+static void x_pwritev2_kill_suidgid(fsreq *r) {
+  struct statx st;
+  if (statx(FS_I(0), "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MODE, &st) < 0) { r->ret = -1; r->err = errno; return; }
+  if (!S_ISDIR(st.stx_mode)) {
+    mode_t kill = st.stx_mode & S_ISUID;
+    if ((st.stx_mode & S_ISGID) && (st.stx_mode & S_IXGRP)) kill |= S_ISGID;
+    if (kill != 0 && fchmod(FS_I(0), (st.stx_mode & 07777) & ~kill) < 0) { r->ret = -1; r->err = errno; return; }
+  }
+  FS_RET(pwritev2(FS_I(0), r->iov, r->iovcnt, (off_t)FS_L(1), FS_I(2)));
+}
+
 typedef struct {
   struct statx stx;
   int path_fd;
@@ -479,6 +496,7 @@ static const fs_op ops[] = {
   ASYNC("preadv", "preadv2", "ivli", preadv2, fs_pack_int),
   SYNC_ERRNO("preadvSync", "preadv2", "ivli", preadv2, fs_pack_int),
   ASYNC("pwritev", "pwritev2", "ivli", pwritev2, fs_pack_int),
+  ASYNC("pwritevKillSuidgid", "pwritev2", "ivli", pwritev2_kill_suidgid, fs_pack_int),
   ASYNC("copyFileRange", "copy_file_range", "ioiolu", copy_file_range, fs_pack_int),
   ASYNC("ftruncate", "ftruncate", "il", ftruncate, fs_pack_void),
   ASYNC("fallocate", "fallocate", "iill", fallocate, fs_pack_void),

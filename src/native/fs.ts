@@ -233,6 +233,7 @@ interface FsAddon {
   preadv(fd: number, bufs: readonly Bytes[], offset: number | bigint, flags: number): Promise<number>;
   preadvSync(fd: number, bufs: readonly Bytes[], offset: number | bigint, flags: number): number;
   pwritev(fd: number, bufs: readonly Bytes[], offset: number | bigint, flags: number): Promise<number>;
+  pwritevKillSuidgid(fd: number, bufs: readonly Bytes[], offset: number | bigint, flags: number): Promise<number>;
   copyFileRange(fdIn: number, offIn: number | bigint | null, fdOut: number, offOut: number | bigint | null, len: number | bigint, flags: number): Promise<number>;
   ftruncate(fd: number, length: number | bigint): Promise<void>;
   fallocate(fd: number, mode: number, offset: number | bigint, length: number | bigint): Promise<void>;
@@ -753,6 +754,14 @@ export function preadvSync(fd: number, bufs: readonly ArrayBufferView[], offset:
 /** pwritev2 from several buffers; offset -1 uses the file position; flags RWF_*. */
 export function pwritev(fd: number, bufs: readonly ArrayBufferView[], offset: number | bigint, flags = 0): Promise<number> {
   return fs.pwritev(fd, bufs, offset, flags);
+}
+/**
+ * pwritev, after clearing what an unprivileged writer's write clears (setuid; setgid when
+ * group-executable; not on directories) by fchmod of fd, in one pool job: FUSE_WRITE_KILL_SUIDGID.
+ * Fails before writing when the statx or fchmod does.
+ */
+export function pwritevKillSuidgid(fd: number, bufs: readonly ArrayBufferView[], offset: number | bigint, flags = 0): Promise<number> {
+  return fs.pwritevKillSuidgid(fd, bufs, offset, flags);
 }
 /** copy_file_range; a null offset uses (and advances) that fd's position. -> bytes copied. */
 export function copyFileRange(fdIn: number, offIn: number | bigint | null, fdOut: number, offOut: number | bigint | null, len: number | bigint, flags = 0): Promise<number> {

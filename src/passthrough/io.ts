@@ -86,14 +86,17 @@ export function readCached(sys: Sys, h: CachedReadTarget, dest: readonly Uint8Ar
 /**
  * Write all of `data` at `offset` (with RWF_APPEND in `rwf` the kernel appends and ignores the offset).
  * Returns the bytes written; an error after a partial write reports the partial count, as write(2) does.
+ * `killSuidgid`: FUSE_WRITE_KILL_SUIDGID, done by the first call (pwritevKillSuidgid).
  */
-export async function writeFrom(sys: Sys, fd: number, data: readonly Uint8Array[], offset: bigint, rwf: number): Promise<number> {
+export async function writeFrom(sys: Sys, fd: number, data: readonly Uint8Array[], offset: bigint, rwf: number, killSuidgid = false): Promise<number> {
   const want = total(data);
   let done = 0;
   while (done < want) {
     let n: number;
     try {
-      n = await sys.pwritev(fd, after(data, done), offset + BigInt(done), rwf);
+      // FUSE_WRITE_KILL_SUIDGID: the bits go in the first call's pool job, before anything is written.
+      const at = offset + BigInt(done);
+      n = await (killSuidgid && done === 0 ? sys.pwritevKillSuidgid(fd, data, at, rwf) : sys.pwritev(fd, after(data, done), at, rwf));
     } catch (e) {
       if (done > 0) break;
       throw e;

@@ -520,9 +520,9 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     writeFlags: number,
   ): Promise<number> {
     return this.handles.with(fh, nodeid, 'file', async (h) => {
-      if (this.session.killpriv && writeFlags & FUSE_WRITE_KILL_SUIDGID) await this.killSuidgid(h.fd);
       const append = flags & native.O_APPEND && !(writeFlags & FUSE_WRITE_CACHE) ? native.RWF_APPEND : 0;
-      return writeFrom(this.sys, h.fd, data, offset, append);
+      // A guest sends KILL_SUIDGID with every write of a writer without CAP_FSETID: one pool job, not two.
+      return writeFrom(this.sys, h.fd, data, offset, append, this.session.killpriv && (writeFlags & FUSE_WRITE_KILL_SUIDGID) !== 0);
     });
   }
 

@@ -543,6 +543,20 @@ test('closeDup closes a duplicate in one call: the fd stays open and usable, no 
   await t.throwsAsync(f.closeDup(999_999), { code: 'EBADF' });
 });
 
+test('pwritevKillSuidgid clears setuid, setgid only when group-executable, then writes; EBADF writes nothing', async (t) => {
+  const s = scratch(t);
+  for (const [mode, after] of [[0o6755, 0o755], [0o6745, 0o2745], [0o2775, 0o775], [0o644, 0o644]] as const) {
+    const name = `k${mode.toString(8)}`;
+    const fd = await open(t, s.dfd, name, f.O_CREAT | f.O_RDWR);
+    await f.fchmod(fd, mode);
+    t.is(await f.pwritevKillSuidgid(fd, [Buffer.from('ab'), Buffer.from('cd')], 1), 4);
+    const st = await f.statx(fd, '', f.AT_EMPTY_PATH);
+    t.is(st.mode & 0o7777, after, `mode ${mode.toString(8)} -> ${after.toString(8)}`);
+    t.is(nodefs.readFileSync(path.join(s.dir, name), 'latin1'), '\0abcd');
+  }
+  await t.throwsAsync(f.pwritevKillSuidgid(999_999, [Buffer.from('x')], 0), { code: 'EBADF' });
+});
+
 test('getrlimit/setrlimit RLIMIT_NOFILE (synchronous); EINVAL for soft above hard', (t) => {
   const lim = f.getrlimit(f.RLIMIT_NOFILE);
   t.true(lim.soft > 0 && lim.soft <= lim.hard);
