@@ -9,6 +9,8 @@
  *  - otherwise, a name whose inode we hold: one statxNames job (statx, and the handle of the name
  *    unless every handle-backed inode has its fd cached; no fd);
  *  - a name we do not hold: one more, openStat (the confined O_PATH open, statx, handle);
+ *  - a name MKDIR, MKNOD or SYMLINK has just made (created()): only that open (on a local filesystem,
+ *    from the dentry cache on this thread), as its inode is new;
  *  - READDIRPLUS: one statxNames job for all the records that fit the reply, and one openStatNames
  *    job for those not held yet; only the openStatNames job while a listing's names are mostly new;
  *  - "..": the parent, checked to be inside the shared directory (rare: the guest caches it).
@@ -103,6 +105,19 @@ export class Lookups {
     const known = this.cx.inodes.knownInRecords(st, recs, 0);
     if (known !== undefined) return this.cx.entry(this.cx.inodes.ref(known), st, this.submountFlag(parent, known, st));
     return this.fresh(parent, parentFd, child);
+  }
+
+  /**
+   * Look up a name the caller has just created (MKDIR, MKNOD, SYMLINK): one new lookup reference. Its
+   * inode is new, so there is no pass looking for a held one: the name is opened with its handle at
+   * once (on this thread from the dentry cache where statCached's rules allow, else on the pool), and
+   * resolve() still finds the inode if it is held after all (the name replaced on the host meanwhile).
+   */
+  async created(parent: Inode, parentFd: number, name: Uint8Array): Promise<Entry> {
+    const opened = this.cx.inline.knownInline(parent.ids) ? this.openCached(parentFd, name) : undefined;
+    if (opened === undefined) return this.fresh(parent, parentFd, name);
+    const inode = await this.cx.inodes.resolve(opened.fd, opened.statx, this.handleFlags !== undefined ? opened : undefined);
+    return this.cx.entry(inode, opened.statx, this.submountFlag(parent, inode, opened.statx));
   }
 
   /**

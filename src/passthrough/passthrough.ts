@@ -309,7 +309,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     return this.inodes.with(parent, async (fd, p) => {
       this.inodes.admitNew(); // a new name is a new inode: refuse before creating it on the host
       await this.asCaller(ctx, fd, true, (cr) => this.sys.mkdirat(fd, name, mode, cr));
-      return this.lookupAt(p, fd, name);
+      return this.lookups.created(p, fd, name);
     });
   }
 
@@ -319,7 +319,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
       this.inodes.admitNew(); // a new name is a new inode: refuse before creating it on the host
       // FUSE's rdev is the kernel's 32-bit encoding, which equals glibc's dev_t for every value it can hold.
       await this.asCaller(ctx, fd, true, (cr) => this.sys.mknodat(fd, name, mode, rdev, cr));
-      return this.lookupAt(p, fd, name);
+      return this.lookups.created(p, fd, name);
     });
   }
 
@@ -328,7 +328,7 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     return this.inodes.with(parent, async (fd, p) => {
       this.inodes.admitNew(); // a new name is a new inode: refuse before creating it on the host
       await this.asCaller(ctx, fd, false, (cr) => this.sys.symlinkat(target, fd, name, cr));
-      return this.lookupAt(p, fd, name);
+      return this.lookups.created(p, fd, name);
     });
   }
 

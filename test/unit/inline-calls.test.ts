@@ -319,3 +319,47 @@ test('LOOKUP of a cached name on a local filesystem runs inline; not cached, mis
     t.is(calls.pool, before + 2, 'statxNamesRecords, then the open of a new inode (openStat), on the pool');
   }
 });
+
+test('MKDIR, MKNOD and SYMLINK look their new name up with one open: inline from the dentry cache, else one pool job', async (t) => {
+  const dir = tmpDir(t);
+  const local = IN_MEMORY_ATTR_FS.has(await fsType(dir));
+  for (const inlineCalls of [true, false]) {
+    const calls = { statxNames: 0, openStat: 0, statxOpened: 0, opened: 0 };
+    const sys = {
+      ...n,
+      statxNamesRecords: (...a: Parameters<Sys['statxNamesRecords']>) => {
+        calls.statxNames++;
+        return n.statxNamesRecords(...a);
+      },
+      openStat: (...a: Parameters<Sys['openStat']>) => {
+        calls.openStat++;
+        return n.openStat(...a);
+      },
+      openStatSync: (...a: Parameters<Sys['openStatSync']>) => {
+        const r = n.openStatSync(...a);
+        if (typeof r !== 'number') calls.opened++;
+        return r;
+      },
+      statxOpenedSync: (...a: Parameters<Sys['statxOpenedSync']>) => {
+        calls.statxOpened++;
+        return n.statxOpenedSync(...a);
+      },
+    } as Sys;
+    const m = await mount(t, { sharedDir: fs.mkdtempSync(`${dir}/m`), inodeFileHandles: 'prefer', inlineCalls }, { sys });
+    const d = await m.fs.mkdir(ctx(), 1n, b('d'), 0o755);
+    const fifo = await m.fs.mknod(ctx(), d.nodeid, b('fifo'), n.S_IFIFO | 0o644, 0);
+    const link = await m.fs.symlink(ctx(), d.nodeid, b('link'), b('../nowhere'));
+    t.is(d.attr.mode & n.S_IFMT, n.S_IFDIR);
+    t.is(fifo.attr.mode & n.S_IFMT, n.S_IFIFO);
+    t.is(link.attr.mode & n.S_IFMT, n.S_IFLNK, 'the link itself, not followed');
+    t.is(link.attr.size, 10n);
+    const again = await m.fs.lookup(ctx(), d.nodeid, b('fifo'));
+    t.is(again.nodeid, fifo.nodeid, 'a later LOOKUP finds the inode the MKNOD made');
+    if (inlineCalls && local) {
+      t.deepEqual({ ...calls, statxOpened: 0 }, { statxNames: 0, openStat: 0, statxOpened: 0, opened: 3 }, 'each new name opened on this thread, no pool job');
+      t.is(calls.statxOpened, 1, 'only the later LOOKUP looks for a held inode');
+    } else {
+      t.deepEqual(calls, { statxNames: 1, openStat: 3, statxOpened: 0, opened: 0 }, 'one openStat job per new name; the statx pass only for the later LOOKUP');
+    }
+  }
+});
