@@ -266,9 +266,17 @@ static worker *idle_top, *watchman;
 static int q_len, n_threads, n_idle, want_threads = FS_DEFAULT_THREADS;
 static _Atomic uint64_t avg_ns = FS_AVG_START_NS;
 static uint64_t n_wakes, n_rescues; /* under pool_mu: pool_wake() signals, watchman take-overs */
-/* Busy polling (--poll-us): one worker at a time, once out of work, keeps looking at the queue this
- * long before it sleeps, so the JS thread's next calls need no futex wake. 0: off. */
+/* Busy polling (--poll-us): one worker at a time, once out of work, keeps looking at the queue for a
+ * while before it sleeps, so the JS thread's next calls need no futex wake. spin_ns is the longest
+ * spin (0: off); the spin itself adapts as QEMU's AioContext polling does (and as the rings' polling,
+ * vring.ts): it starts at nothing; a batch released within spin_ns of a worker running out of work,
+ * but after its spin, doubles it (from FS_SPIN_START_NS, up to spin_ns); one released later halves
+ * it (to nothing below FS_SPIN_START_NS). So calls that follow each other closely get a spinning
+ * worker, and sparse ones (a slow guest) soon cost no spinning. */
 static _Atomic uint64_t spin_ns;
+#define FS_SPIN_START_NS 4000
+static uint64_t spin_win;     /* under pool_mu: the current spin */
+static uint64_t out_of_work;  /* under pool_mu: when a worker last ran out of work (CLOCK_MONOTONIC ns), 0: not since the last release */
 static bool spinning; /* under pool_mu: a worker is in its spin */
 static int last_release; /* under pool_mu: calls queued when the JS thread last released a batch */
 static _Atomic unsigned release_seq; /* bumped by port_wake(): the JS thread's calls of a loop turn are all queued */
@@ -349,16 +357,20 @@ static void pool_idle(worker *self) {
  * queued or the spin time is over. Returns with pool_mu held. */
 #define FS_SPIN_MAX_BATCH 2
 static void pool_spin(void) {
-  uint64_t ns = atomic_load_explicit(&spin_ns, memory_order_relaxed);
+  uint64_t max = atomic_load_explicit(&spin_ns, memory_order_relaxed);
   /* Only while batches are small (a guest waiting on each request): under load a worker is rarely out
    * of work, and one spinning through the gaps takes a core the guest and the JS thread need. */
-  if (ns == 0 || spinning || last_release > FS_SPIN_MAX_BATCH) return;
+  if (max == 0 || spinning || last_release > FS_SPIN_MAX_BATCH) return;
+  uint64_t start = now_ns();
+  if (out_of_work == 0) out_of_work = start;
+  uint64_t ns = spin_win < max ? spin_win : max;
+  if (ns == 0) return;
   spinning = true;
   unsigned seen = atomic_load(&release_seq);
   pthread_mutex_unlock(&pool_mu);
   /* Wait for a loop turn's calls as a batch (port_wake), not each call as it is queued: one worker
    * taking calls one by one would post each completion on its own. */
-  uint64_t until = now_ns() + ns;
+  uint64_t until = start + ns;
   while (atomic_load_explicit(&release_seq, memory_order_relaxed) == seen && now_ns() < until) sched_yield();
   pool_lock();
   spinning = false;
@@ -440,11 +452,21 @@ static int pool_push(fsreq *r) {
   return 0;
 }
 
+/* With pool_mu held, as a batch is released: adapt the spin to how long the workers were out of work. */
+static void spin_adapt(void) {
+  if (out_of_work == 0) return;
+  uint64_t waited = now_ns() - out_of_work, max = atomic_load_explicit(&spin_ns, memory_order_relaxed);
+  out_of_work = 0;
+  if (waited > max) spin_win = spin_win / 2 < FS_SPIN_START_NS ? 0 : spin_win / 2;
+  else if (waited > spin_win) spin_win = spin_win == 0 ? FS_SPIN_START_NS : spin_win * 2 < max ? spin_win * 2 : max;
+}
+
 static void port_wake(fsport *p) {
   if (!p->wake_due) return;
   p->wake_due = false;
   atomic_fetch_add(&release_seq, 1);
   pool_lock();
+  spin_adapt();
   last_release = q_len;
   pool_wake();
   pthread_mutex_unlock(&pool_mu);
@@ -833,11 +855,11 @@ static napi_value js_set_spin(napi_env env, napi_callback_info info) {
   return vfs_undefined(env);
 }
 
-/* fsPoolStats() -> {threads, idle, queued, waiters, wakes, rescues, avgNs} */
+/* fsPoolStats() -> {threads, idle, queued, waiters, wakes, rescues, avgNs, spinNs} */
 static napi_value js_pool_stats(napi_env env, napi_callback_info info) {
   pool_lock();
   int t = n_threads, i = n_idle, q = q_len;
-  uint64_t wk = n_wakes, rs = n_rescues;
+  uint64_t wk = n_wakes, rs = n_rescues, sw = spin_win;
   pthread_mutex_unlock(&pool_mu);
   pthread_mutex_lock(&wait_mu);
   int w = n_waiters;
@@ -851,6 +873,7 @@ static napi_value js_pool_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "wakes", vfs_int(env, (int64_t)wk));
   napi_set_named_property(env, o, "rescues", vfs_int(env, (int64_t)rs));
   napi_set_named_property(env, o, "avgNs", vfs_int(env, (int64_t)atomic_load(&avg_ns)));
+  napi_set_named_property(env, o, "spinNs", vfs_int(env, (int64_t)sw));
   return o;
 }
 

@@ -65,6 +65,13 @@ export interface Options {
   gidMap: string[];
 }
 
+/**
+ * --poll-us's default: the longest adaptive polling window (vring.ts, fs-pool.c). A guest's next
+ * request after a reply comes within it when the guest runs request after request; 100 µs measured
+ * alike to fixed windows of 100 and 200 µs at queue depth 1 (docs/benchmarks.md).
+ */
+export const DEFAULT_POLL_US = 100;
+
 export class UsageError extends Error {
   readonly code = 'ERR_USAGE';
 }
@@ -113,10 +120,13 @@ Live upgrade (replace the daemon under a running guest):
 
 Runtime:
   --thread-pool-size N      threads for blocking filesystem calls (default 16)
-  --poll-us N               after a queue was last busy, keep polling it for N microseconds (the
-                            guest does not kick meanwhile) instead of waiting for a kick: lower
-                            latency for a core's worth of polling while the guest is busy
-                            (default 0: no polling; 50-200 pays off, see docs/benchmarks.md)
+  --poll-us N               the longest busy-polling window, in microseconds: after a queue was
+                            last busy the daemon keeps looking at it (the guest does not kick
+                            meanwhile) and a worker keeps looking for the next calls, instead of
+                            sleeping. The window adapts: it grows while the guest sends request
+                            after request within N us and shrinks to nothing when it pauses
+                            longer, so an idle or slow guest costs no polling (default 100; 0: off;
+                            see docs/benchmarks.md)
   --no-inline-calls         run every filesystem call on the worker pool; by default the calls that
                             cannot wait for I/O run on the event-loop thread: reads the page cache
                             answers (RWF_NOWAIT) and attributes of open inodes on ext4, XFS, Btrfs,
@@ -268,7 +278,7 @@ export function parseOptions(argv: string[]): Parsed {
     tag: v.tag,
     cache: oneOf('--cache', v.cache ?? legacyCache(str('cache')) ?? 'auto', ['auto', 'always', 'never', 'metadata'] as const),
     threadPoolSize: v['thread-pool-size'] !== undefined ? int('--thread-pool-size', v['thread-pool-size'], 0, 1024) : 16,
-    pollUs: v['poll-us'] !== undefined ? int('--poll-us', v['poll-us'], 0, MAX_POLL_US) : 0,
+    pollUs: v['poll-us'] !== undefined ? int('--poll-us', v['poll-us'], 0, MAX_POLL_US) : DEFAULT_POLL_US,
     inlineCalls: !v['no-inline-calls'],
     logLevel,
     logFormat: oneOf('--log-format', v['log-format'] ?? 'text', ['text', 'json'] as const),

@@ -170,6 +170,8 @@ export interface PoolStats {
   rescues: number;
   /** Moving average of how long a call takes on a worker, in ns (what decides how many are woken). */
   avgNs: number;
+  /** How long a worker out of work spins now, in ns (adapted up to setPoolSpin's; 0: it sleeps at once). */
+  spinNs: number;
 }
 
 /** What openStat resolves to (see there). */

@@ -16,10 +16,16 @@
  *  +31%, CREATE cycle +19% over handing out the whole burst and notifying once per turn.
  *
  * Busy polling (--poll-us, EVENT_IDX only): after a ring was last active, the pump keeps looking at
- * avail.idx every event-loop turn for that long instead of asking for a kick (avail_event is left
+ * avail.idx every event-loop turn for a while instead of asking for a kick (avail_event is left
  * behind, so the driver does not kick while we poll). It trades CPU time for the two wake-ups a
  * request otherwise costs (the driver's kick, our wake from epoll); the window ends with avail_event
  * set and the ring checked once more, so a request published in between is never missed.
+ * The window adapts, as QEMU's AioContext polling does (poll-max-ns, poll-grow, poll-shrink): it
+ * starts at nothing; a kick that came within --poll-us of the ring's last activity, but after the
+ * window, doubles it (from POLL_START_MS, up to --poll-us); a kick that came later than --poll-us
+ * halves it (to nothing below POLL_START_MS; QEMU's default drops it at once, which loses the window
+ * to every pause of a mixed workload). So a guest sending request after request gets polled for, and
+ * one that pauses (or a slow TCG guest) soon costs no polling.
  *
  * A guest that breaks the ring rules marks the queue broken: it stops, the error fd is signalled and
  * a log line names the check. Other queues keep running; broken stays broken until the ring is
@@ -34,6 +40,8 @@ const log = logger('vring');
 
 /** The longest busy-poll window (--poll-us) a ring accepts: a second. */
 export const MAX_POLL_US = 1_000_000;
+/** The first busy-poll window, ms (QEMU's first step too), when --poll-us allows that much. */
+const POLL_START_MS = 0.004;
 
 /**
  * Chains handed to the device per event-loop turn. 2 to 8 measured alike; 1 loses (a turn per
@@ -79,7 +87,12 @@ export class Vring {
   /** Busy polling: a poll turn is scheduled; it goes on until `pollDeadline` (performance.now() ms). */
   private polling = false;
   private pollDeadline = 0;
+  /** The longest window (--poll-us), ms; 0: no polling. */
   private readonly pollMs: number;
+  /** The current window, ms (0 to pollMs), adapted by adaptPoll(). */
+  pollWindowMs = 0;
+  /** When the ring was last active (performance.now() ms: its last request popped or reply pushed); -1: not since the last kick. */
+  private quietSince = -1;
 
   constructor(
     readonly index: number,
@@ -134,7 +147,15 @@ export class Vring {
         return;
       }
     }
+    if (this.quietSince >= 0) this.adaptPoll(performance.now() - this.quietSince);
     this.process();
+  }
+
+  /** A kick came `blocked` ms after the ring went quiet: grow or drop the poll window (see the file comment). */
+  private adaptPoll(blocked: number): void {
+    this.quietSince = -1;
+    if (blocked > this.pollMs) this.pollWindowMs = this.pollWindowMs / 2 < POLL_START_MS ? 0 : this.pollWindowMs / 2;
+    else if (blocked > this.pollWindowMs) this.pollWindowMs = Math.min(this.pollMs, this.pollWindowMs === 0 ? POLL_START_MS : this.pollWindowMs * 2);
   }
 
   private stopKick(): void {
@@ -201,8 +222,11 @@ export class Vring {
           return;
         }
         if (this.pollMs > 0 && q.eventIdx) {
-          this.pollOn();
-          break;
+          this.quietSince = performance.now();
+          if (this.pollWindowMs > 0) {
+            this.pollOn();
+            break;
+          }
         }
         q.setAvailEvent();
         if (!q.hasPending()) break;
@@ -219,7 +243,7 @@ export class Vring {
 
   /** Keep polling (kicks suppressed) for at least the window from now. */
   private pollOn(): void {
-    this.pollDeadline = performance.now() + this.pollMs;
+    this.pollDeadline = performance.now() + this.pollWindowMs;
     if (this.polling) return;
     this.polling = true;
     setImmediate(this.pollTurn);
@@ -284,7 +308,12 @@ export class Vring {
     } else {
       this.dirty = true;
     }
-    if (this.polling) this.pollDeadline = performance.now() + this.pollMs;
+    if (this.pollMs > 0) {
+      // The driver can only send its next request once it has this reply: the quiet starts now.
+      const now = performance.now();
+      this.quietSince = now;
+      if (this.polling) this.pollDeadline = now + this.pollWindowMs;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());

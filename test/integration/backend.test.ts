@@ -78,27 +78,37 @@ for (const eventIdx of [true, false]) {
   }
 }
 
-test('--poll-us: while the ring is polled the driver does not kick, and once the window closes kicks work again', async (t) => {
-  // A window long enough that every request of the burst lands inside it even on a loaded machine.
+test('--poll-us: the window grows while requests follow each other, the driver then does not kick; pauses shrink it and kicks work again', async (t) => {
+  // A longest window that covers every gap of a burst even on a loaded machine.
   const d = startTestDaemon(new EchoDevice(3, 0, undefined, 500_000));
   const fe = await VhostUserFrontend.connect({ socketPath: d.socketPath, eventIdx: true, queueSize: 128, watchdogMs: 0 });
   const q = fe.queues[1]!;
-  await roundTrips(fe, 1, 1); // the first request is kicked and starts the poll window
+  const ring = d.backend().vrings[1]!;
+  t.is(ring.pollWindowMs, 0, 'no polling before the guest has shown a pace');
+  // Each kick that came after the window (but within --poll-us) doubles it from 4 µs: a few dozen
+  // requests in a row make it cover the gap between two of them.
+  await roundTrips(fe, 40, 1);
+  t.true(ring.pollWindowMs > 0, `the window grew: ${ring.pollWindowMs} ms`);
   const before = q.kicks;
   await roundTrips(fe, 500, 1);
-  t.true(q.kicks - before <= 2, `500 sequential requests inside the window took ${q.kicks - before} kicks`);
+  t.true(q.kicks - before <= 4, `500 sequential requests inside the window took ${q.kicks - before} kicks`);
   fe.close();
   await d.stop();
 
-  const d2 = startTestDaemon(new EchoDevice(3, 0, undefined, 1_000)); // a 1 ms window
+  const d2 = startTestDaemon(new EchoDevice(3, 0, undefined, 1_000)); // at most 1 ms
   const fe2 = await VhostUserFrontend.connect({ socketPath: d2.socketPath, eventIdx: true, queueSize: 128, watchdogMs: 0 });
   const q2 = fe2.queues[1]!;
-  for (let i = 0; i < 5; i++) {
-    await new Promise((r) => setTimeout(r, 20)); // the window has closed: this one needs its kick
+  const ring2 = d2.backend().vrings[1]!;
+  await roundTrips(fe2, 40, 1);
+  const grown = ring2.pollWindowMs;
+  t.true(grown > 0, `the window grew: ${grown} ms`);
+  for (let i = 0; i < 12; i++) {
+    await new Promise((r) => setTimeout(r, 20)); // longer than --poll-us: this one needs its kick
     const k = q2.kicks;
     await roundTrips(fe2, 1, 1);
     t.is(q2.kicks - k, 1, `request ${i} after an idle gap was kicked and answered`);
   }
+  t.is(ring2.pollWindowMs, 0, `a guest that pauses longer than --poll-us gets no polling (it was ${grown} ms)`);
   await roundTrips(fe2, 2_000, 16);
   fe2.close();
   await d2.stop();

@@ -70,7 +70,7 @@ test('libvirt with separate-options: --fd=N --shared-dir D --cache never --sandb
   t.is(o.sandbox, 'chroot');
   t.true(o.xattr);
   t.is(o.threadPoolSize, 0);
-  t.is(o.pollUs, 0, 'no busy polling unless asked');
+  t.is(o.pollUs, 100, 'adaptive busy polling up to 100 µs unless --poll-us says otherwise');
   t.true(o.inlineCalls, 'calls that cannot wait for I/O run inline unless --no-inline-calls');
   t.false(parse(['--fd=3', '--shared-dir', dir, '--no-inline-calls']).inlineCalls);
   t.is(o.rlimitNofile, 65536);

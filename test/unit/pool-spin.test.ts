@@ -34,15 +34,29 @@ async function calls(dfd: number, n: number, waitAsleep: boolean): Promise<numbe
   return wakes;
 }
 
-test.serial('without spin a call to a sleeping pool wakes a worker; with it a worker stays awake between calls and none is woken; turned off, the pool sleeps again', async (t) => {
+test.serial('without spin a call to a sleeping pool wakes a worker; with it the spin grows while calls follow each other and then none is woken; pauses shrink it; turned off, the pool sleeps again', async (t) => {
   const dfd = f.openatSync(f.AT_FDCWD, os.tmpdir(), f.O_PATH | f.O_DIRECTORY);
   await calls(dfd, 5, false); // the pool exists
   t.is(await calls(dfd, 20, true), 20, 'without spin: one wake per call to a sleeping pool');
 
-  f.setPoolSpin(500_000); // half a second: longer than any gap between two calls here
-  await calls(dfd, 1, true); // this one wakes a worker, which then spins
-  t.false(await allAsleep(50), 'with spin: a worker stays awake after its call');
-  t.true((await calls(dfd, 200, false)) <= 2, 'with spin: 200 calls in a row wake (almost) no worker');
+  f.setPoolSpin(500_000); // at most half a second: longer than any gap between two calls here
+  t.is(f.poolStats().spinNs, 0, 'the spin starts at nothing');
+  // Each batch released after the spin (but within the longest) doubles it from 4 µs: a few dozen
+  // calls in a row make it cover the gap between two of them.
+  await calls(dfd, 40, false);
+  t.true(f.poolStats().spinNs > 0, `the spin grew: ${f.poolStats().spinNs} ns`);
+  t.true((await calls(dfd, 200, false)) <= 4, 'with spin: 200 calls in a row wake (almost) no worker');
+
+  // Pauses longer than the longest spin halve it, down to nothing.
+  f.setPoolSpin(1_000); // at most 1 ms
+  await calls(dfd, 40, false);
+  const grown = f.poolStats().spinNs;
+  t.true(grown > 0 && grown <= 1_000_000, `grown again, within 1 ms: ${grown} ns`);
+  for (let i = 0; i < 12; i++) {
+    await sleep(20);
+    await calls(dfd, 1, false);
+  }
+  t.is(f.poolStats().spinNs, 0, `calls 20 ms apart get no spin (it was ${grown} ns)`);
 
   f.setPoolSpin(0);
   t.true(await allAsleep(5_000), 'spin off: the spinning worker gives up and sleeps');
