@@ -55,6 +55,8 @@ export class Locks {
   private readonly ofds = new Map<string, Promise<OwnerOfd>>();
   /** The fhs each owner (key as in ofds) has locked through. */
   private readonly usedVia = new Map<string, Set<bigint>>();
+  /** The owners with a description on each nodeid (RELEASE looks there, not through every owner). */
+  private readonly owners = new Map<bigint, Set<bigint>>();
   /** Waiting requests by unique, for FUSE_INTERRUPT. */
   private readonly waiting = new Map<bigint, AbortController>();
   private readonly early: bigint[] = [];
@@ -63,7 +65,10 @@ export class Locks {
 
   /** Owner descriptions open now (tests: no leaks). */
   get size(): number {
-    return this.ofds.size;
+    // The two maps hold the same owners: a leak in either shows.
+    let indexed = 0;
+    for (const set of this.owners.values()) indexed += set.size;
+    return Math.max(this.ofds.size, indexed);
   }
 
   async getlk(nodeid: bigint, h: Handle, owner: bigint, lk: FuseFileLock): Promise<FuseFileLock> {
@@ -109,6 +114,7 @@ export class Locks {
     if (p === undefined) return;
     this.ofds.delete(key);
     this.usedVia.delete(key);
+    this.untrack(nodeid, owner);
     let o: OwnerOfd;
     try {
       o = await p;
@@ -121,16 +127,17 @@ export class Locks {
 
   /** RELEASE of fh: the owners that locked through it let go (see the file comment). */
   async releaseHandle(nodeid: bigint, fh: bigint): Promise<void> {
-    const prefix = `${nodeid}:`;
-    const keys = [...this.usedVia].filter(([k, fhs]) => k.startsWith(prefix) && fhs.has(fh)).map(([k]) => k);
-    await Promise.all(keys.map((k) => this.releaseOwner(nodeid, BigInt(k.slice(prefix.length)))));
+    const owners = this.owners.get(nodeid);
+    if (owners === undefined) return;
+    const via = [...owners].filter((o) => this.usedVia.get(`${nodeid}:${o}`)?.has(fh));
+    await Promise.all(via.map((o) => this.releaseOwner(nodeid, o)));
   }
 
   /** The last handle on nodeid is gone: no owner can hold a lock there any more. */
   async releaseInode(nodeid: bigint): Promise<void> {
-    const prefix = `${nodeid}:`;
-    const keys = [...this.ofds.keys()].filter((k) => k.startsWith(prefix));
-    await Promise.all(keys.map((k) => this.releaseOwner(nodeid, BigInt(k.slice(prefix.length)))));
+    const owners = this.owners.get(nodeid);
+    if (owners === undefined) return;
+    await Promise.all([...owners].map((o) => this.releaseOwner(nodeid, o)));
   }
 
   /** FUSE_INTERRUPT: end the wait of request `unique` with EINTR (now, or as soon as it starts). */
@@ -181,10 +188,12 @@ export class Locks {
       p = this.open(h);
       this.ofds.set(key, p);
       this.usedVia.set(key, new Set());
+      this.track(nodeid, owner);
       p.catch(() => {
         if (this.ofds.get(key) === p) {
           this.ofds.delete(key);
           this.usedVia.delete(key);
+          this.untrack(nodeid, owner);
         }
       });
     }
@@ -213,6 +222,17 @@ export class Locks {
       if (code !== 'EACCES' && code !== 'EROFS' && code !== 'ETXTBSY' && code !== 'EISDIR' && code !== 'EPERM') throw e;
       return new OwnerOfd(await tryOpen(h.hostFlags & native.O_ACCMODE));
     }
+  }
+
+  private track(nodeid: bigint, owner: bigint): void {
+    const set = this.owners.get(nodeid);
+    if (set === undefined) this.owners.set(nodeid, new Set([owner]));
+    else set.add(owner);
+  }
+
+  private untrack(nodeid: bigint, owner: bigint): void {
+    const set = this.owners.get(nodeid);
+    if (set !== undefined && set.delete(owner) && set.size === 0) this.owners.delete(nodeid);
   }
 
   private close(o: OwnerOfd): void {
