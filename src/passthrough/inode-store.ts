@@ -432,11 +432,8 @@ export class InodeStore {
    * for every record). Otherwise the handle is decoded and looked up as known() would.
    */
   knownInRecords(st: native.Statx, recs: native.StatxRecords, k: number): Inode | undefined {
-    const held = this.byIds.get(st);
-    if (held !== undefined && !held.removed) return held;
-    const cached = this.fdCache.byIds(st);
-    if (cached !== undefined && !cached.removed) return cached;
-    if (this.handles === 'never') return undefined;
+    const alive = this.known(st);
+    if (alive !== undefined || this.handles === 'never') return alive;
     const c = this.handleIds.get(st);
     const h = c?.handle;
     if (h !== undefined && !c!.removed && recs.handleIs(k, h.mountId, h.key, h.key.indexOf(':') + 1)) return c;

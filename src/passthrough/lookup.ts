@@ -23,7 +23,7 @@ import type { DirentPlusSink, Entry } from '../fuse/filesystem.js';
 import * as native from '../native/fs.js';
 import type { DirStream, Handle } from './handles.js';
 import { isDot, isDotDot, isDotOrDotDot, type Host, type Sys } from './host.js';
-import { closeLogged, type Inode, type InodeStore } from './inode-store.js';
+import { closeLogged, type Inode, type InodeStore, type MadeHandle } from './inode-store.js';
 import type { InlinePolicy } from './inline.js';
 import { LOOKUP_MASK, type ChildOpener } from './open-stat.js';
 import { readDirBatches } from './readdir.js';
@@ -91,10 +91,7 @@ export class Lookups {
       // Not held by its ids: a new inode, or one held by its handle. Open it here too, with its
       // handle, and let resolve() tell which (one open, as fresh() would make on the pool).
       const opened = this.openCached(parentFd, child);
-      if (opened !== undefined) {
-        const inode = await this.cx.inodes.resolve(opened.fd, opened.statx, this.handleFlags !== undefined ? opened : undefined);
-        return this.cx.entry(inode, opened.statx, this.submountFlag(parent, inode, opened.statx));
-      }
+      if (opened !== undefined) return this.entryOfOpened(parent, opened.fd, opened.statx, opened);
     }
     // On the pool: statx of the name finds a held inode with no fd opened and closed. statx of one
     // component without following a symlink or an automount reaches what the confined O_PATH open would.
@@ -115,9 +112,13 @@ export class Lookups {
    */
   async created(parent: Inode, parentFd: number, name: Uint8Array): Promise<Entry> {
     const opened = this.cx.inline.knownInline(parent.ids) ? this.openCached(parentFd, name) : undefined;
-    if (opened === undefined) return this.fresh(parent, parentFd, name);
-    const inode = await this.cx.inodes.resolve(opened.fd, opened.statx, this.handleFlags !== undefined ? opened : undefined);
-    return this.cx.entry(inode, opened.statx, this.submountFlag(parent, inode, opened.statx));
+    return opened === undefined ? this.fresh(parent, parentFd, name) : this.entryOfOpened(parent, opened.fd, opened.statx, opened);
+  }
+
+  /** The entry (one new reference) of a name just opened as `fd` (consumed), with its handle in `made`. */
+  private async entryOfOpened(parent: Inode, fd: number, st: native.Statx, made: MadeHandle): Promise<Entry> {
+    const inode = await this.cx.inodes.resolve(fd, st, this.handleFlags !== undefined ? made : undefined);
+    return this.cx.entry(inode, st, this.submountFlag(parent, inode, st));
   }
 
   /**
@@ -274,10 +275,8 @@ export class Lookups {
 
   /** A name not held yet: open, stat and (if inodes are held by handles) its handle in one job; then resolve it. */
   private async fresh(parent: Inode, parentFd: number, name: Uint8Array): Promise<Entry> {
-    const handles = this.handleFlags !== undefined;
-    const c = await this.cx.opener.open(parentFd, name, native.O_PATH, { handle: handles });
-    const inode = await this.cx.inodes.resolve(c.fd, c.st, handles ? c : undefined);
-    return this.cx.entry(inode, c.st, this.submountFlag(parent, inode, c.st));
+    const c = await this.cx.opener.open(parentFd, name, native.O_PATH, { handle: this.handleFlags !== undefined });
+    return this.entryOfOpened(parent, c.fd, c.st, c);
   }
 
   private async dotDot(parent: Inode, parentFd: number): Promise<Entry> {
