@@ -294,6 +294,22 @@ static void pool_lock(void) {
   pthread_mutex_lock(&pool_mu);
 }
 
+/* Workers pool_wake() chose, signalled by pool_unlock() once pool_mu is free: a worker signalled with
+ * the lock still held would wake only to block on it at once (a futex wait and wake more per wake-up). */
+static worker *to_signal[FS_MAX_THREADS];
+static int n_to_signal;
+
+static void pool_unlock(void) {
+  worker *sig[FS_MAX_THREADS];
+  int n = n_to_signal;
+  memcpy(sig, to_signal, sizeof *sig * (size_t)n);
+  n_to_signal = 0;
+  pthread_mutex_unlock(&pool_mu);
+  /* A worker may have woken on its own and gone idle again by now: the signal then finds `woken`
+   * false and it sleeps on (pool_idle checks the flag, not the signal). Workers never exit. */
+  for (int i = 0; i < n; i++) pthread_cond_signal(&sig[i]->cv);
+}
+
 /* With pool_mu held: wake idle workers while the queue is more than the awake ones will soon take. */
 static void pool_wake(void) {
   uint64_t avg = atomic_load_explicit(&avg_ns, memory_order_relaxed);
@@ -304,7 +320,7 @@ static void pool_wake(void) {
     n_idle--;
     n_wakes++;
     w->woken = true;
-    pthread_cond_signal(&w->cv);
+    to_signal[n_to_signal++] = w;
   }
 }
 
@@ -328,6 +344,12 @@ static void pool_idle(worker *self) {
   idle_top = self;
   n_idle++;
   for (;;) {
+    if (n_to_signal > 0) { /* never sleep on signals still owed to others */
+      pool_unlock();
+      pool_lock();
+      if (self->woken) return;
+      continue;
+    }
     bool watch = watchman == NULL && n_threads - n_idle > 0;
     if (!watch) {
       pthread_cond_wait(&self->cv, &pool_mu);
@@ -367,7 +389,7 @@ static void pool_spin(void) {
   if (ns == 0) return;
   spinning = true;
   unsigned seen = atomic_load(&release_seq);
-  pthread_mutex_unlock(&pool_mu);
+  pool_unlock();
   /* Wait for a loop turn's calls as a batch (port_wake), not each call as it is queued: one worker
    * taking calls one by one would post each completion on its own. */
   uint64_t until = start + ns;
@@ -397,7 +419,7 @@ static void *pool_main(void *arg) {
     q_head = r->next;
     if (q_head == NULL) q_tail = NULL;
     q_len--;
-    pthread_mutex_unlock(&pool_mu);
+    pool_unlock();
     uint64_t t0 = now_ns();
     run(r);
     note_time(now_ns() - t0);
@@ -441,13 +463,13 @@ static void pool_grow(void) {
 static int pool_push(fsreq *r) {
   pool_lock();
   pool_grow();
-  if (n_threads == 0) { pthread_mutex_unlock(&pool_mu); return EAGAIN; }
+  if (n_threads == 0) { pool_unlock(); return EAGAIN; }
   r->next = NULL;
   if (q_tail != NULL) q_tail->next = r; else q_head = r;
   q_tail = r;
   q_len++;
   r->queued_ns = now_ns();
-  pthread_mutex_unlock(&pool_mu);
+  pool_unlock();
   r->port->wake_due = true;
   return 0;
 }
@@ -469,7 +491,7 @@ static void port_wake(fsport *p) {
   spin_adapt();
   last_release = q_len;
   pool_wake();
-  pthread_mutex_unlock(&pool_mu);
+  pool_unlock();
 }
 static void port_check(uv_check_t *h) { port_wake(h->data); }
 static void port_prepare(uv_prepare_t *h) { port_wake(h->data); }
@@ -841,7 +863,7 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   if ((int)n > want_threads) want_threads = (int)n;
   if (n_threads > 0) pool_grow();
   int w = want_threads;
-  pthread_mutex_unlock(&pool_mu);
+  pool_unlock();
   return vfs_int(env, w);
 }
 
@@ -860,7 +882,7 @@ static napi_value js_pool_stats(napi_env env, napi_callback_info info) {
   pool_lock();
   int t = n_threads, i = n_idle, q = q_len;
   uint64_t wk = n_wakes, rs = n_rescues, sw = spin_win;
-  pthread_mutex_unlock(&pool_mu);
+  pool_unlock();
   pthread_mutex_lock(&wait_mu);
   int w = n_waiters;
   pthread_mutex_unlock(&wait_mu);

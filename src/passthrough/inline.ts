@@ -26,10 +26,24 @@ export const IN_MEMORY_ATTR_FS: ReadonlyMap<number, string> = new Map([
   [0x01021994, 'tmpfs'],
 ]);
 
+/**
+ * statfs f_type of the filesystems whose regular files have no ->flush file operation: there, closing
+ * a duplicate of an fd (FLUSH) does nothing but drop the closing process's POSIX locks, and the guest's
+ * locks are OFD locks on fds of their own (locks.ts). f2fs (f2fs_file_flush) and the network and FUSE
+ * filesystems (which write back and report errors there) have one; btrfs is left out as unverified.
+ */
+export const NO_FLUSH_FS: ReadonlyMap<number, string> = new Map([
+  [0xef53, 'ext2/3/4'],
+  [0x58465342, 'xfs'],
+  [0x01021994, 'tmpfs'],
+]);
+
 interface MountKind {
   /** The device the mount id was seen with: a mount id freed and reused for another mount is relearnt. */
   dev: number;
   local: boolean | Promise<boolean>;
+  /** statfs f_type, once learnt (undefined: not yet, or the fstatfs failed). */
+  type?: number;
 }
 
 export class InlinePolicy {
@@ -51,6 +65,17 @@ export class InlinePolicy {
   }
 
   /**
+   * Is FLUSH of a file on this inode's mount known to be a no-op on the host (NO_FLUSH_FS)? Only when
+   * the mount is already learnt, and only while inline calls are on (--no-inline-calls keeps every
+   * call as it was).
+   */
+  flushIsNoop(ids: InodeIds): boolean {
+    if (!this.enabled) return false;
+    const m = this.mounts.get(ids.mntId);
+    return m !== undefined && m.dev === ids.dev && m.type !== undefined && NO_FLUSH_FS.has(m.type);
+  }
+
+  /**
    * May a statx of this inode (open as `fd`, which the caller keeps open until the promise settles)
    * run on this thread? A boolean when the mount is known, else a promise of the answer (one fstatfs
    * on the pool per mount; a failure means no).
@@ -59,14 +84,17 @@ export class InlinePolicy {
     if (!this.enabled) return false;
     const m = this.mounts.get(ids.mntId);
     if (m !== undefined && m.dev === ids.dev) return m.local;
-    const local = this.sys.fstatfs(fd).then(
-      (s) => IN_MEMORY_ATTR_FS.has(s.type),
-      () => false,
+    const type = this.sys.fstatfs(fd).then(
+      (s) => s.type,
+      () => undefined,
     );
+    const local = type.then((t) => t !== undefined && IN_MEMORY_ATTR_FS.has(t));
     const kind: MountKind = { dev: ids.dev, local };
     this.mounts.set(ids.mntId, kind);
-    void local.then((v) => {
-      if (this.mounts.get(ids.mntId) === kind) kind.local = v;
+    void type.then((t) => {
+      if (this.mounts.get(ids.mntId) !== kind) return;
+      kind.local = t !== undefined && IN_MEMORY_ATTR_FS.has(t);
+      kind.type = t;
     });
     return local;
   }

@@ -533,7 +533,9 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
   override async flush(_ctx: Context, nodeid: bigint, fh: bigint, lockOwner: bigint): Promise<void> {
     await this.handles.with(fh, nodeid, 'file', async (h) => {
       await this.locks.releaseOwner(nodeid, lockOwner);
-      await this.sys.closeDup(h.fd);
+      // Where the host's close(2) of a duplicate would do nothing more (inline.ts NO_FLUSH_FS), no pool job.
+      const ids = this.inodes.get(nodeid)?.ids;
+      if (ids === undefined || !this.inline.flushIsNoop(ids)) await this.sys.closeDup(h.fd);
     });
   }
 
@@ -547,7 +549,10 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
     } finally {
       this.handles.unpin(h);
     }
-    await closed;
+    // The reply does not wait for the close (batched onto the pool by closeLogged, which logs a failure):
+    // the guest ignores RELEASE's errors, waits for its reply in close(2) (virtiofs sends it
+    // synchronously), and nothing it can see depends on the fd being gone. flock locks were dropped above.
+    void closed;
     await this.locks.releaseHandle(nodeid, fh);
     if (!this.handles.anyOn(nodeid)) await this.locks.releaseInode(nodeid);
   }

@@ -356,3 +356,81 @@ test('MKDIR, MKNOD and SYMLINK look their new name up with one open: inline from
     }
   }
 });
+
+/** A sys whose fstatfs may claim another filesystem type, counting FLUSH's closeDup; closeMany waits for `closes` to be let go. */
+function closeCounting(fsType?: number) {
+  const calls = { closeDup: 0, closed: [] as number[] };
+  let letGo: () => void = () => undefined;
+  let held = Promise.resolve();
+  const sys = {
+    ...n,
+    fstatfs: async (fd: number) => {
+      const s = await n.fstatfs(fd);
+      return fsType === undefined ? s : { ...s, type: fsType };
+    },
+    closeDup: (fd: number) => {
+      calls.closeDup++;
+      return n.closeDup(fd);
+    },
+    closeMany: async (fds: readonly number[]) => {
+      await held;
+      calls.closed.push(...fds);
+      return n.closeMany(fds);
+    },
+  } as unknown as Sys;
+  const hold = () => {
+    held = new Promise<void>((resolve) => (letGo = resolve));
+    return () => letGo();
+  };
+  return { sys, calls, hold };
+}
+
+test('FLUSH does no host call where close(2) of a duplicate does nothing (ext4, XFS, tmpfs); elsewhere, or with inlineCalls off, it closes one', async (t) => {
+  for (const [what, fsType, inlineCalls, noop] of [
+    ['ext4', 0xef53, true, true],
+    ['xfs', 0x58465342, true, true],
+    ['tmpfs', 0x01021994, true, true],
+    ['f2fs (f2fs_file_flush)', 0xf2f52010, true, false],
+    ['cephfs', 0x00c36400, true, false],
+    ['ext4 with inlineCalls off', 0xef53, false, false],
+  ] as const) {
+    const { sys, calls } = closeCounting(fsType);
+    const m = await mount(t, { inlineCalls }, { sys });
+    fs.writeFileSync(m.p('f'), 'x');
+    const e = await m.fs.lookup(ctx(), 1n, b('f'));
+    const o = await m.fs.open(ctx(), e.nodeid, n.O_RDWR, 0);
+    await m.fs.flush(ctx(), e.nodeid, o.fh, 7n);
+    t.is(calls.closeDup, noop ? 0 : 1, what);
+    t.is(await m.fs.write(ctx(), e.nodeid, o.fh, 0n, [b('y')], 0, 0), 1, `${what}: the handle still works after FLUSH`);
+    await m.fs.release(ctx(), e.nodeid, o.fh, n.O_RDWR, 0, 0n);
+  }
+  const p = new InlinePolicy(n as unknown as Sys, true);
+  t.false(p.flushIsNoop({ dev: 1, mntId: 99n, ino: 1n }), 'a mount not learnt yet: not known to be a no-op');
+});
+
+test('RELEASE replies before its fd is closed, and the close still happens', async (t) => {
+  const { sys, calls, hold } = closeCounting();
+  const m = await mount(t, {}, { sys });
+  fs.writeFileSync(m.p('f'), 'x');
+  /** This process's fds open on the file (its inode's O_PATH fd and the handle's). */
+  const onFile = () =>
+    fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === m.p('f');
+      } catch {
+        return false; // closed meanwhile
+      }
+    }).length;
+  const e = await m.fs.lookup(ctx(), 1n, b('f'));
+  const o = await m.fs.open(ctx(), e.nodeid, n.O_RDONLY, 0);
+  const open = onFile();
+  const letGo = hold();
+  await m.fs.release(ctx(), e.nodeid, o.fh, n.O_RDONLY, 0, 0n);
+  t.deepEqual(calls.closed, [], 'replied while the close waits');
+  t.is(onFile(), open, 'the fd is still open');
+  await t.throwsAsync(() => m.fs.read(ctx(), e.nodeid, o.fh, 0n, 1, 0, views(1, 1)), { code: 'EBADF' }, 'but the handle is gone at once');
+  letGo();
+  for (let i = 0; i < 200 && calls.closed.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  t.is(calls.closed.length, 1);
+  t.is(onFile(), open - 1, 'and then closed');
+});
