@@ -853,14 +853,16 @@ static napi_value js_drop_caps(napi_env env, napi_callback_info info) {
   return vfs_undefined(env);
 }
 
-/* fsSetThreads(n): the worker pool grows to n threads (it never shrinks). Returns the new target. */
+/* fsSetThreads(n): the worker pool's size is n before it starts, and grows to n after (it never shrinks).
+ * Returns the new target. */
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   VFS_ARGS(1);
   uint32_t n;
   if (!vfs_arg_u32(env, argv[0], &n)) return NULL;
   if (n < 1 || n > FS_MAX_THREADS) return vfs_throw_arg(env, "thread count out of range");
   pool_lock();
-  if ((int)n > want_threads) want_threads = (int)n;
+  /* Before the first call the size is exactly n (the default is only a default); after, it only grows. */
+  if (n_threads == 0 || (int)n > want_threads) want_threads = (int)n;
   if (n_threads > 0) pool_grow();
   int w = want_threads;
   pool_unlock();

@@ -919,8 +919,8 @@ export function setrlimit(resource: number, limit: Rlimit): void {
 }
 
 /**
- * Grow the worker pool to n threads (default 4; it never shrinks). Workers start at the first
- * call. Returns the pool's target size.
+ * The worker pool's size: exactly n before its first call (default 4), and at least n after (a started
+ * pool never shrinks). Workers start at the first call. Returns the pool's target size.
  */
 export function setThreadPoolSize(n: number): number {
   return fs.fsSetThreads(n);
