@@ -13,6 +13,9 @@
  *    Network and FUSE filesystems (CephFS, NFS, SMB, ceph-fuse) may ask a server for fresh
  *    attributes, so theirs always go to the pool. The filesystem is learnt per mount, by one fstatfs
  *    on the pool the first time an inode of that mount is asked about.
+ *
+ * The same knowledge of the mount also spares FLUSH its pool call where the host's close(2) of a
+ * duplicate fd would do nothing (NO_FLUSH_FS, flushIsNoop).
  */
 import type { Sys } from './host.js';
 import type { InodeIds } from './ids-map.js';
