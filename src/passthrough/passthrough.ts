@@ -541,18 +541,17 @@ export class PassthroughFs extends NullFileSystem implements MigratableFileSyste
 
   override async release(_ctx: Context, nodeid: bigint, fh: bigint, _flags: number, releaseFlags: number, lockOwner?: bigint): Promise<void> {
     const h = this.handles.pin(fh, nodeid, 'file', 'allow');
-    let closed: Promise<void>;
     try {
       if (releaseFlags & FUSE_RELEASE_FLOCK_UNLOCK && !h.stale) await this.sys.flock(h.fd, native.LOCK_UN).catch(() => undefined);
       if (releaseFlags & FUSE_RELEASE_FLUSH && lockOwner !== undefined) await this.locks.releaseOwner(nodeid, lockOwner);
-      closed = this.handles.remove(fh, nodeid);
+      // The reply does not wait for the close (batched onto the pool by closeLogged, which logs a
+      // failure): the guest ignores RELEASE's errors, waits for its reply in close(2) (virtiofs sends
+      // it synchronously), and nothing it can see depends on the fd being gone. flock locks were
+      // dropped above.
+      void this.handles.remove(fh, nodeid);
     } finally {
       this.handles.unpin(h);
     }
-    // The reply does not wait for the close (batched onto the pool by closeLogged, which logs a failure):
-    // the guest ignores RELEASE's errors, waits for its reply in close(2) (virtiofs sends it
-    // synchronously), and nothing it can see depends on the fd being gone. flock locks were dropped above.
-    void closed;
     await this.locks.releaseHandle(nodeid, fh);
     if (!this.handles.anyOn(nodeid)) await this.locks.releaseInode(nodeid);
   }
