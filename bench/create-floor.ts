@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as f from '../src/native/fs.js';
 import { threadCpuSeconds } from './proc-stats.js';
+import { fuseRequest, windowed } from './micro.js';
 import { PassthroughFs } from '../src/passthrough/index.js';
 import { FuseServer } from '../src/fuse/server.js';
 import * as S from '../protocol/fuse-structs.js';
@@ -34,6 +35,7 @@ const procFd = f.openatSync(f.AT_FDCWD, '/proc/self/fd', f.O_PATH | f.O_DIRECTOR
 const page = Buffer.alloc(4096, 0x5a);
 const RESOLVE = f.RESOLVE_BENEATH | f.RESOLVE_NO_MAGICLINKS | f.RESOLVE_NO_SYMLINKS;
 let serial = 0;
+const nextName = (): Buffer => Buffer.from(`q${serial++}`);
 if (process.env.POOL_THREADS) f.setThreadPoolSize(Number(process.env.POOL_THREADS));
 if (process.env.POOL_SPIN) f.setPoolSpin(Number(process.env.POOL_SPIN));
 
@@ -45,7 +47,7 @@ interface Cost {
   poolUs: number;
 }
 
-async function best(run: () => Promise<void> | void): Promise<Cost> {
+async function best(run: () => Promise<unknown> | void): Promise<Cost> {
   let best: Cost | undefined;
   for (let r = 0; r < 3; r++) {
     const th0 = threadCpuSeconds([process.pid]);
@@ -72,19 +74,6 @@ function syncCycle(): void {
   }
 }
 
-/** Run `cycle` for N files, `window` of them at a time. */
-async function windowed(window: number, cycle: (name: Buffer) => Promise<void>): Promise<void> {
-  let started = 0;
-  await Promise.all(
-    Array.from({ length: window }, async () => {
-      while (started < N) {
-        started++;
-        await cycle(Buffer.from(`q${serial++}`));
-      }
-    }),
-  );
-}
-
 /** The daemon's pool jobs for one file, as PassthroughFs makes them (the create with umask 0). */
 async function poolJobs(name: Buffer): Promise<void> {
   const o = await f.openStat(dfd, name, { flags: f.O_RDWR | f.O_CREAT | f.O_EXCL | f.O_NOFOLLOW, mode: 0o644, resolve: RESOLVE }, { procFd, handleFlags: 0 }, { umask: 0 });
@@ -93,25 +82,21 @@ async function poolJobs(name: Buffer): Promise<void> {
   await f.unlinkat(dfd, name);
 }
 
-function request(opcode: number, nodeid: bigint, ...body: Uint8Array[]): Uint8Array[] {
-  const len = S.fuse_in_header.size + body.reduce((n, b) => n + b.length, 0);
-  return [S.fuse_in_header.toBytes({ len, opcode, unique: 1n, nodeid, uid: 0, gid: 0, pid: 1, total_extlen: 0 }), ...body];
-}
-
 const rows: [string, Cost][] = [];
 try {
   rows.push(['sync, this thread (create, write, close, unlink)', await best(syncCycle)]);
-  for (const w of [1, 16]) rows.push([`pool, window ${w} (openStat, pwritev, closeMany, unlinkat)`, await best(() => windowed(w, poolJobs))]);
+  for (const w of [1, 16]) rows.push([`pool, window ${w} (openStat, pwritev, closeMany, unlinkat)`, await best(() => windowed(N, w, () => poolJobs(nextName())))]);
   const pfs = new PassthroughFs({ sharedDir: dir }, {});
   const server = new FuseServer(pfs);
   const init = S.fuse_init_in.toBytes({ major: 7, minor: 38, max_readahead: 131072, flags: 0xffffffff, flags2: 0xffffffff });
-  await server.handle(request(FuseOpcode.FUSE_INIT, 0n, init), [new Uint8Array(4096)]);
+  await server.handle(fuseRequest(FuseOpcode.FUSE_INIT, 0n, init), [new Uint8Array(4096)]);
   const ctx = { unique: 1n, opcode: FuseOpcode.FUSE_CREATE, uid: 0, gid: 0, pid: 1 };
   const O_WRONLY_CREAT_EXCL = f.O_WRONLY | f.O_CREAT | f.O_EXCL;
   rows.push([
     'PassthroughFs, window 16 (CREATE, WRITE, RELEASE, UNLINK, FORGET)',
     await best(() =>
-      windowed(16, async (name) => {
+      windowed(N, 16, async () => {
+        const name = nextName();
         const c = await pfs.create(ctx, 1n, name, 0o100644, O_WRONLY_CREAT_EXCL, 0);
         await pfs.write(ctx, c.entry.nodeid, c.fh, 0n, [page], f.O_WRONLY, 0);
         await pfs.release(ctx, c.entry.nodeid, c.fh, f.O_WRONLY, 0);
@@ -123,17 +108,18 @@ try {
   rows.push([
     'FuseServer.handle, window 16 (the same requests)',
     await best(() =>
-      windowed(16, async (name) => {
+      windowed(N, 16, async () => {
+        const name = nextName();
         const out = [new Uint8Array(512)];
         const z = Buffer.from([0]);
-        await server.handle(request(FuseOpcode.FUSE_CREATE, 1n, S.fuse_create_in.toBytes({ flags: O_WRONLY_CREAT_EXCL, mode: 0o100644, umask: 0, open_flags: 0 }), name, z), out);
+        await server.handle(fuseRequest(FuseOpcode.FUSE_CREATE, 1n, S.fuse_create_in.toBytes({ flags: O_WRONLY_CREAT_EXCL, mode: 0o100644, umask: 0, open_flags: 0 }), name, z), out);
         const e = S.fuse_entry_out.decode(out[0]!, S.fuse_out_header.size);
         const o = S.fuse_open_out.decode(out[0]!, S.fuse_out_header.size + S.fuse_entry_out.size);
         const w = S.fuse_write_in.toBytes({ fh: o.fh, offset: 0n, size: page.length, write_flags: 0, lock_owner: 0n, flags: f.O_WRONLY });
-        await server.handle(request(FuseOpcode.FUSE_WRITE, e.nodeid, w, page), out);
-        await server.handle(request(FuseOpcode.FUSE_RELEASE, e.nodeid, S.fuse_release_in.toBytes({ fh: o.fh, flags: f.O_WRONLY, release_flags: 0, lock_owner: 0n })), out);
-        await server.handle(request(FuseOpcode.FUSE_UNLINK, 1n, name, z), out);
-        await server.handle(request(FuseOpcode.FUSE_FORGET, e.nodeid, S.fuse_forget_in.toBytes({ nlookup: 1n })), []);
+        await server.handle(fuseRequest(FuseOpcode.FUSE_WRITE, e.nodeid, w, page), out);
+        await server.handle(fuseRequest(FuseOpcode.FUSE_RELEASE, e.nodeid, S.fuse_release_in.toBytes({ fh: o.fh, flags: f.O_WRONLY, release_flags: 0, lock_owner: 0n })), out);
+        await server.handle(fuseRequest(FuseOpcode.FUSE_UNLINK, 1n, name, z), out);
+        await server.handle(fuseRequest(FuseOpcode.FUSE_FORGET, e.nodeid, S.fuse_forget_in.toBytes({ nlookup: 1n })), []);
       }),
     ),
   ]);

@@ -13,6 +13,7 @@ import { PassthroughFs } from '../src/passthrough/index.js';
 import { FuseServer } from '../src/fuse/server.js';
 import * as S from '../protocol/fuse-structs.js';
 import { FuseOpcode } from '../protocol/fuse-opcodes.js';
+import { fuseRequest } from './micro.js';
 
 const { FUSE_INIT, FUSE_LOOKUP } = FuseOpcode;
 
@@ -38,12 +39,6 @@ async function best(run: () => Promise<void> | void): Promise<{ ns: number; cpu:
   return { ns, cpu };
 }
 
-function request(opcode: number, nodeid: bigint, body: Uint8Array): Uint8Array[] {
-  const len = S.fuse_in_header.size + body.length;
-  const h = S.fuse_in_header.toBytes({ len, opcode, unique: 1n, nodeid, uid: 0, gid: 0, pid: 1, total_extlen: 0 });
-  return [Buffer.concat([h, body])];
-}
-
 const rows: [string, { ns: number; cpu: number }][] = [];
 try {
   const dfd = f.openatSync(f.AT_FDCWD, path.join(root, 'd'), f.O_PATH | f.O_DIRECTORY);
@@ -60,7 +55,7 @@ try {
   const server = new FuseServer(pfs);
   const out = [new Uint8Array(4096)];
   const init = S.fuse_init_in.toBytes({ major: 7, minor: 38, max_readahead: 131072, flags: 0xffffffff, flags2: 0xffffffff });
-  await server.handle(request(FUSE_INIT, 0n, init), out);
+  await server.handle(fuseRequest(FUSE_INIT, 0n, init), out);
   const ctx = { unique: 1n, opcode: FUSE_LOOKUP, uid: 0, gid: 0, pid: 1 };
   const d = await pfs.lookup(ctx, 1n, Buffer.from('d'));
   for (const b of bufs) await pfs.lookup(ctx, d.nodeid, b);
@@ -70,7 +65,7 @@ try {
       for (let i = 0; i < N; i++) await pfs.lookup(ctx, d.nodeid, bufs[i % NAMES]!);
     }),
   ]);
-  const reqs = names.map((n) => request(FUSE_LOOKUP, d.nodeid, Buffer.from(`${n}\0`)));
+  const reqs = names.map((n) => fuseRequest(FUSE_LOOKUP, d.nodeid, Buffer.from(`${n}\0`)));
   rows.push([
     '+ FuseServer.handle',
     await best(async () => {

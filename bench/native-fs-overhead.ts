@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import * as f from '../src/native/fs.js';
+import { windowed } from './micro.js';
 
 const N = Number(process.argv[2] ?? 100_000);
 const dir = nodefs.mkdtempSync(path.join(os.tmpdir(), 'vfs-bench-'));
@@ -21,20 +22,6 @@ const dfd = f.openatSync(f.AT_FDCWD, dir, f.O_RDONLY | f.O_DIRECTORY);
 const raw = (createRequire(import.meta.url)(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../build/Release/vfsnative.node')) as {
   fs: Record<string, (...a: unknown[]) => Promise<unknown>>;
 }).fs;
-
-async function windowed(window: number, call: () => Promise<unknown>): Promise<number> {
-  let started = 0;
-  const t0 = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: window }, async () => {
-      while (started < N) {
-        started++;
-        await call();
-      }
-    }),
-  );
-  return Number(process.hrtime.bigint() - t0) / 1e9;
-}
 
 function sync(call: () => unknown): number {
   const t0 = process.hrtime.bigint();
@@ -48,17 +35,17 @@ let flip = 0;
 const rows: [string, string, () => Promise<number>][] = [
   ['node fs.statSync', 'JS thread', async () => sync(() => nodefs.statSync(file))],
   ['statxSync (ours)', 'JS thread', async () => sync(() => f.statxSync(dfd, 'target', 0))],
-  ['node fs.promises.stat', 'w=1', () => windowed(1, () => nodefs.promises.stat(file))],
-  ['node fs.promises.stat', 'w=64', () => windowed(64, () => nodefs.promises.stat(file))],
-  ['napi_async_work statx (raw Buffer)', 'w=1', () => windowed(1, () => raw.benchStatxAsyncWork!(dfd, 'target', 0, f.STATX_DEFAULT))],
-  ['napi_async_work statx (raw Buffer)', 'w=64', () => windowed(64, () => raw.benchStatxAsyncWork!(dfd, 'target', 0, f.STATX_DEFAULT))],
-  ['pool statx (raw Buffer)', 'w=1', () => windowed(1, () => raw.statx!(dfd, 'target', 0, f.STATX_DEFAULT))],
-  ['pool statx (raw Buffer)', 'w=64', () => windowed(64, () => raw.statx!(dfd, 'target', 0, f.STATX_DEFAULT))],
-  ['pool statx (decoded)', 'w=1', () => windowed(1, () => f.statx(dfd, 'target', 0))],
-  ['pool statx (decoded)', 'w=64', () => windowed(64, () => f.statx(dfd, 'target', 0))],
-  ['pool statx, same creds', 'w=64', () => windowed(64, () => f.statx(dfd, 'target', 0, undefined, A))],
-  ['pool statx, alternating creds', 'w=64', () => windowed(64, () => f.statx(dfd, 'target', 0, undefined, flip++ % 2 ? A : B))],
-  ['napi_async_work statx, same creds', 'w=64', () => windowed(64, () => raw.benchStatxAsyncWork!(dfd, 'target', 0, f.STATX_DEFAULT, A))],
+  ['node fs.promises.stat', 'w=1', () => windowed(N, 1, () => nodefs.promises.stat(file))],
+  ['node fs.promises.stat', 'w=64', () => windowed(N, 64, () => nodefs.promises.stat(file))],
+  ['napi_async_work statx (raw Buffer)', 'w=1', () => windowed(N, 1, () => raw.benchStatxAsyncWork!(dfd, 'target', 0, f.STATX_DEFAULT))],
+  ['napi_async_work statx (raw Buffer)', 'w=64', () => windowed(N, 64, () => raw.benchStatxAsyncWork!(dfd, 'target', 0, f.STATX_DEFAULT))],
+  ['pool statx (raw Buffer)', 'w=1', () => windowed(N, 1, () => raw.statx!(dfd, 'target', 0, f.STATX_DEFAULT))],
+  ['pool statx (raw Buffer)', 'w=64', () => windowed(N, 64, () => raw.statx!(dfd, 'target', 0, f.STATX_DEFAULT))],
+  ['pool statx (decoded)', 'w=1', () => windowed(N, 1, () => f.statx(dfd, 'target', 0))],
+  ['pool statx (decoded)', 'w=64', () => windowed(N, 64, () => f.statx(dfd, 'target', 0))],
+  ['pool statx, same creds', 'w=64', () => windowed(N, 64, () => f.statx(dfd, 'target', 0, undefined, A))],
+  ['pool statx, alternating creds', 'w=64', () => windowed(N, 64, () => f.statx(dfd, 'target', 0, undefined, flip++ % 2 ? A : B))],
+  ['napi_async_work statx, same creds', 'w=64', () => windowed(N, 64, () => raw.benchStatxAsyncWork!(dfd, 'target', 0, f.STATX_DEFAULT, A))],
 ];
 
 const root = process.getuid?.() === 0;
